@@ -1,0 +1,156 @@
+"""Systems, plugins, mapping versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.api.auth import ADMINS, READERS, hub_ctx, load_caller, require_role
+from hub.api.schemas import (
+    ConnectionReportSchema,
+    MappingCreateArgs,
+    MappingVersionSchema,
+    PluginSchema,
+    SystemSchema,
+)
+from hub.facade import AdapterError
+from hub.models import InboundEvent, MappingVersion, SyncLog, System, Ticket
+from hub.plugin.manager import describe_plugins
+from hub.services import mapping_versions
+from hub.services.systems import SystemNotFound, connector_for, get_system, list_systems
+
+blp = Blueprint("systems", __name__, url_prefix="/api/v1", description="Department systems and plugins")
+blp.before_request(load_caller)
+
+
+def _system_row(s: Session, system: System) -> dict[str, Any]:
+    ctx = hub_ctx()
+    stype = ctx.registry.get(system.plugin) if system.plugin in ctx.registry else None
+    active = s.scalar(select(MappingVersion.version).where(MappingVersion.system_key == system.key,
+                                                          MappingVersion.active.is_(True)))
+    last = s.scalar(select(SyncLog).where(SyncLog.system_key == system.key)
+                    .order_by(SyncLog.id.desc()).limit(1))
+    counts = dict(s.execute(select(InboundEvent.status, func.count(InboundEvent.id))
+                            .where(InboundEvent.system_key == system.key)
+                            .group_by(InboundEvent.status)).all())
+    counts["tickets"] = s.scalar(select(func.count(Ticket.id)).where(Ticket.system_key == system.key)) or 0
+    return {
+        "key": system.key, "plugin": system.plugin, "name": system.name, "base_url": system.base_url,
+        "enabled": system.enabled, "poll_interval_s": system.poll_interval_s,
+        "push": bool(stype and stype.push), "pull": bool(stype and stype.pull),
+        "webhook_url": f"{ctx.config.public_url}/hooks/{system.key}" if stype and stype.push else None,
+        "credential_fields": list(stype.credential_fields) if stype else [],
+        "active_mapping_version": active,
+        "last_poll": None if last is None else {
+            "ok": last.ok, "at": last.finished_at.isoformat(), "detail": last.detail,
+            "error_kind": last.error_kind},
+        "counts": counts,
+    }
+
+
+@blp.route("/systems")
+class SystemList(MethodView):
+    @require_role(*READERS)
+    @blp.response(200, SystemSchema(many=True))
+    def get(self) -> list[dict[str, Any]]:
+        """Connected systems (credentials are write-only and never returned)."""
+        with hub_ctx().db.read_session() as s:
+            return [_system_row(s, x) for x in list_systems(s)]
+
+
+@blp.route("/systems/<string:key>")
+class SystemDetail(MethodView):
+    @require_role(*READERS)
+    @blp.response(200, SystemSchema)
+    @blp.alt_response(404, description="no such system")
+    def get(self, key: str) -> dict[str, Any]:
+        """One system."""
+        with hub_ctx().db.read_session() as s:
+            system = s.scalar(select(System).where(System.key == key))
+            if system is None:
+                abort(404, message=f"system {key!r} not found")
+            return _system_row(s, system)
+
+
+@blp.route("/systems/<string:key>/test-connection")
+class SystemTest(MethodView):
+    @require_role(*ADMINS)
+    @blp.response(200, ConnectionReportSchema)
+    @blp.alt_response(404, description="no such system")
+    def post(self, key: str) -> dict[str, Any]:
+        """Call the real system with the stored credentials and report its answer."""
+        ctx = hub_ctx()
+        with ctx.db.read_session() as s:
+            system = s.scalar(select(System).where(System.key == key))
+            if system is None:
+                abort(404, message=f"system {key!r} not found")
+            connector = connector_for(ctx, system)
+        try:
+            report = connector.test_connection()
+        except AdapterError as exc:
+            return {"ok": False, "message": str(exc), "detail": {"kind": exc.kind}}
+        return {"ok": report.ok, "message": report.message, "detail": dict(report.detail)}
+
+
+@blp.route("/plugins")
+class PluginList(MethodView):
+    @require_role(*READERS)
+    @blp.response(200, PluginSchema(many=True))
+    def get(self) -> list[dict[str, Any]]:
+        """Installed plugins, their versions, hooks and system types."""
+        ctx = hub_ctx()
+        rows = describe_plugins(ctx.pm)
+        for row in rows:
+            row["system_types"] = [t.key for t in ctx.registry.all() if ctx.registry.owner(t.key) == row["name"]]
+        return rows
+
+
+@blp.route("/systems/<string:key>/mappings")
+class MappingVersions(MethodView):
+    @require_role(*ADMINS)
+    @blp.response(200, MappingVersionSchema(many=True))
+    def get(self, key: str) -> list[MappingVersion]:
+        """Every mapping version of a system, newest first."""
+        with hub_ctx().db.read_session() as s:
+            return mapping_versions.list_versions(s, key)
+
+    @require_role(*ADMINS)
+    @blp.arguments(MappingCreateArgs)
+    @blp.response(201, MappingVersionSchema)
+    @blp.alt_response(404, description="no such system")
+    @blp.alt_response(422, description="the document is invalid; every issue is listed")
+    def post(self, args: dict[str, Any], key: str) -> MappingVersion:
+        """Store a new mapping version (validated), optionally activating it."""
+        ctx = hub_ctx()
+        with ctx.db.session() as s:
+            try:
+                get_system(s, key)
+            except SystemNotFound:
+                abort(404, message=f"system {key!r} not found")
+            try:
+                return mapping_versions.create_version(s, key, args["document"], comment=args["comment"],
+                                                       created_by="api", activate=args["activate"])
+            except mapping_versions.MappingInvalid as exc:
+                abort(422, message="mapping document is invalid",
+                      errors={"document": [str(i) for i in exc.issues]})
+        raise AssertionError("unreachable")
+
+
+@blp.route("/systems/<string:key>/mappings/<int:version>/activate")
+class MappingActivate(MethodView):
+    @require_role(*ADMINS)
+    @blp.response(200, MappingVersionSchema)
+    @blp.alt_response(404, description="no such version")
+    def post(self, key: str, version: int) -> MappingVersion:
+        """Make a version the active one (also a rollback)."""
+        with hub_ctx().db.session() as s:
+            row = s.scalar(select(MappingVersion).where(MappingVersion.system_key == key,
+                                                        MappingVersion.version == version))
+            if row is None:
+                abort(404, message=f"mapping version {version} of {key!r} not found")
+            mapping_versions.activate_version(s, row)
+            return row

@@ -1,0 +1,210 @@
+"""The ``hub`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from hub.config import HubConfig
+from hub.context import HubContext, build_context
+
+
+def _ctx() -> HubContext:
+    return build_context(HubConfig.from_env())
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+
+    def _handler(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+    return stop
+
+
+@click.group()
+@click.option("--log-level", default="INFO", envvar="GRIDHUB_LOG_LEVEL", show_default=True)
+def main(log_level: str) -> None:
+    """GridHub: one case per street incident across department systems."""
+    _setup_logging(log_level)
+
+
+@main.command()
+def keygen() -> None:
+    """Print a new GRIDHUB_SECRET_KEY (Fernet key)."""
+    from hub.crypto import generate_key
+
+    click.echo(generate_key())
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (Alembic) to GRIDHUB_DATABASE_URL."""
+    from hub.migrate import upgrade
+
+    cfg = HubConfig.from_env()
+    cfg.var_path.mkdir(parents=True, exist_ok=True)
+    upgrade(cfg.database_url)
+    click.echo("schema up to date")
+
+
+@main.group()
+def plugins() -> None:
+    """Installed plugins."""
+
+
+@plugins.command("list")
+def plugins_list() -> None:
+    """Plugins with version, hooks and system types."""
+    from hub.plugin.manager import describe_plugins
+
+    ctx = _ctx()
+    for row in describe_plugins(ctx.pm):
+        types = [t.key for t in ctx.registry.all() if ctx.registry.owner(t.key) == row["name"]]
+        click.echo(f"{row['name']:<40} {row['version']:<8} types={','.join(types) or '-'} "
+                   f"hooks={','.join(row['hooks'])}")
+
+
+@main.group()
+def systems() -> None:
+    """Connected department systems."""
+
+
+@systems.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def systems_import(path: Path) -> None:
+    """Create or update systems from a YAML file (a list, or {systems: [...]})."""
+    from hub.services.mapping_versions import ensure_default_mapping
+    from hub.services.systems import upsert_system
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    items = data.get("systems", []) if isinstance(data, dict) else data
+    ctx = _ctx()
+    with ctx.db.session() as s:
+        for item in items:
+            system = upsert_system(ctx, s, item)
+            ensure_default_mapping(ctx, s, system)
+            click.echo(f"imported {system.key} ({system.plugin})")
+
+
+@systems.command("export")
+def systems_export() -> None:
+    """Print every system as YAML; credentials are masked as ***."""
+    from hub.services.systems import export_system, list_systems
+
+    ctx = _ctx()
+    with ctx.db.read_session() as s:
+        rows = [export_system(ctx, x) for x in list_systems(s)]
+    click.echo(yaml.safe_dump({"systems": rows}, allow_unicode=True, sort_keys=False))
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--role", default="admin", show_default=True)
+@click.option("--scope", default="", help="jurisdiction: grid-code prefix ('' = everything)")
+def tokens_create(name: str, role: str, scope: str) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    from hub.services.tokens import create_token
+
+    ctx = _ctx()
+    with ctx.db.session() as s:
+        token = create_token(s, name, role, scope)
+    click.echo(token)
+
+
+@main.command()
+def worker() -> None:
+    """Consume the ingest queue (kombu) and sweep for lost messages."""
+    from hub.workers.ingest_worker import run_worker
+
+    ctx = _ctx()
+    run_worker(ctx, _stop_event())
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="one poll of each system, then exit")
+@click.option("--system", "only", multiple=True, help="system key (repeatable)")
+def poll(once: bool, only: tuple[str, ...]) -> None:
+    """Read the pulled systems (12345 feed, 数字城管, 综合执法) on their intervals."""
+    from hub.workers.poller import poll_once, pulled_systems, run_poller
+
+    ctx = _ctx()
+    if once:
+        for key in only or pulled_systems(ctx):
+            report = poll_once(ctx, key)
+            click.echo(json.dumps({"system": key, "read": report.read, "stored": report.stored}))
+        return
+    stop = _stop_event()
+    threads = run_poller(ctx, stop, list(only) or None)
+    if not threads:
+        click.echo("no enabled pulled systems", err=True)
+        sys.exit(1)
+    stop.wait()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--threads", default=8, show_default=True)
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve the API, webhooks and console (waitress)."""
+    import waitress
+
+    from hub.app import create_app
+
+    waitress.serve(create_app(), host=host, port=port, threads=threads)
+
+
+@main.group()
+def inbound() -> None:
+    """The inbox."""
+
+
+@inbound.command("replay")
+@click.option("--system", default=None)
+@click.argument("ids", nargs=-1, type=int)
+def inbound_replay(system: str | None, ids: tuple[int, ...]) -> None:
+    """Re-process quarantined events (all, by system, or by id) with the active mapping."""
+    from hub.services.ingest import replay_quarantined
+
+    click.echo(json.dumps(replay_quarantined(_ctx(), ids=list(ids) or None, system_key=system)))
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True)
+@click.option("--sandbox-port", default=9101, show_default=True)
+@click.option("--rate", default=6.0, show_default=True, help="sandbox incidents per minute")
+def demo(port: int, sandbox_port: int, rate: float) -> None:
+    """Run everything on the embedded default: sandbox systems, traffic, web, worker, poller."""
+    from hub.demo import run_demo
+
+    sys.exit(run_demo(port=port, sandbox_port=sandbox_port, rate=rate))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""HubContext: everything a service needs, built once per app or worker, no module globals."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from hub.config import HubConfig
+from hub.crypto import SecretBox
+from hub.db import Database
+from hub.facade import SystemTypeRegistry
+from hub.plugin.manager import build_plugin_manager, build_registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HubContext:
+    config: HubConfig
+    db: Database
+    pm: pluggy.PluginManager
+    registry: SystemTypeRegistry
+    box: SecretBox
+    bus: Any = None  # hub.workers.bus.Bus, set by build_context
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        if self.bus is not None:
+            self.bus.close()
+        self.db.dispose()
+
+
+def build_context(config: HubConfig, extra_plugins: tuple[Any, ...] = ()) -> HubContext:
+    """Build the plugin manager, registry, store and bus for one process (app or worker)."""
+    from hub.services.transforms import install_plugin_transforms
+    from hub.workers.bus import Bus
+
+    config.var_path.mkdir(parents=True, exist_ok=True)
+    pm = build_plugin_manager(blocked=config.blocked_plugins, extra=extra_plugins)
+    registry = build_registry(pm)
+    install_plugin_transforms(pm)
+    ctx = HubContext(config=config, db=Database(config.database_url), pm=pm, registry=registry,
+                     box=SecretBox(config.secret_key))
+    ctx.bus = Bus(config.broker_url, config.var_path)
+    return ctx

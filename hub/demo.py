@@ -1,0 +1,115 @@
+"""``hub demo``: the embedded default as one process tree.
+
+SQLite (WAL) + kombu's filesystem transport under ``var/``, the four sandbox systems with a
+traffic generator, and the hub's web, worker and poller processes. Ctrl-C stops them all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+import yaml
+
+from hub.config import HubConfig
+from hub.crypto import generate_key
+
+SANDBOX_SYSTEMS = Path(__file__).resolve().parent.parent / "sandbox" / "systems.demo.yaml"
+
+
+def _secret_key(var: Path) -> str:
+    if os.environ.get("GRIDHUB_SECRET_KEY"):
+        return os.environ["GRIDHUB_SECRET_KEY"]
+    key_file = var / "secret.key"
+    if not key_file.exists():
+        key_file.write_text(generate_key())
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def _wait_http(url: str, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return True
+        except requests.RequestException:
+            time.sleep(0.3)
+    return False
+
+
+def _systems_file(var: Path, sandbox_port: int) -> Path:
+    """The demo systems, re-pointed when the sandbox runs on other ports."""
+    data = yaml.safe_load(SANDBOX_SYSTEMS.read_text(encoding="utf-8"))
+    items = data.get("systems", []) if isinstance(data, dict) else data
+    for item in items:
+        for old in range(9101, 9105):
+            item["base_url"] = item["base_url"].replace(f":{old}", f":{sandbox_port + old - 9101}")
+    out = var / "systems.demo.yaml"
+    out.write_text(yaml.safe_dump({"systems": items}, allow_unicode=True), encoding="utf-8")
+    return out
+
+
+def run_demo(port: int = 8000, sandbox_port: int = 9101, rate: float = 6.0) -> int:
+    cfg = HubConfig.from_env()
+    var = cfg.var_path.resolve()
+    var.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, GRIDHUB_SECRET_KEY=_secret_key(var), GRIDHUB_VAR_DIR=str(var),
+               GRIDHUB_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    hub_cmd = [sys.executable, "-m", "hub.cli"]
+    children: list[subprocess.Popen[bytes]] = []
+
+    def spawn(args: list[str]) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(args, env=env)
+        children.append(proc)
+        return proc
+
+    try:
+        subprocess.run([*hub_cmd, "db", "upgrade"], env=env, check=True)
+        spawn([sys.executable, "-m", "sandbox.run", "--base-port", str(sandbox_port), "--traffic",
+               "--rate", str(rate), "--time-scale", "60",
+               "--police-webhook", f"http://127.0.0.1:{port}/hooks/police_patrol"])
+        if not _wait_http(f"http://127.0.0.1:{sandbox_port + 1}/_sandbox/faults"):
+            print("sandbox did not start", file=sys.stderr)
+            return 1
+        subprocess.run([*hub_cmd, "systems", "import", str(_systems_file(var, sandbox_port))],
+                       env=env, check=True)
+        token = subprocess.run([*hub_cmd, "--log-level", "WARNING", "tokens", "create", "demo-admin",
+                                "--role", "admin"], env=env, check=True, capture_output=True,
+                               text=True).stdout.strip()
+        token_file = var / "admin.token"
+        token_file.write_text(token + "\n")
+        token_file.chmod(0o600)
+        spawn([*hub_cmd, "serve", "--port", str(port)])
+        spawn([*hub_cmd, "worker"])
+        spawn([*hub_cmd, "poll"])
+        _wait_http(f"http://127.0.0.1:{port}/healthz")
+        print(f"""
+GridHub is running (embedded default: SQLite + kombu filesystem transport in {var})
+  console   http://127.0.0.1:{port}/console/   (sign in with the token below)
+  API       http://127.0.0.1:{port}/api/v1/cases
+  API docs  http://127.0.0.1:{port}/api/docs   (OpenAPI: /api/openapi.json)
+  token     {token}   (also in {token_file})
+  try:      curl -H "Authorization: Bearer $(cat {token_file})" http://127.0.0.1:{port}/api/v1/cases
+Ctrl-C stops everything.
+""", flush=True)
+        while all(p.poll() is None for p in children):
+            time.sleep(1)
+        print("a process stopped; shutting down", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in children:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()

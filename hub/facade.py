@@ -1,0 +1,292 @@
+"""The hub's stable facade for plugins: DTOs, the system-type registry, errors.
+
+A plugin imports this module (and `adapters`, `mappings`), never the hub's ORM models,
+sessions or services. Everything here is plain data or a small protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import pluggy
+
+from adapters.base import AdapterError, AuthError, BusinessError, PermanentError, TransientError
+from mappings.errors import MappingError
+
+hookimpl = pluggy.HookimplMarker("gridhub")
+"""Decorator for plugin hook implementations: ``@hookimpl def hub_register_system_types(registry)``."""
+
+
+class HubError(Exception):
+    """Base of the hub's own errors a plugin may see."""
+
+
+class UnknownSystemType(HubError):
+    pass
+
+
+# ---------------------------------------------------------------- inbound records
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record as a department system gave it, before any mapping.
+
+    ``event_id`` is unique per system for this exact snapshot: storing the same one twice is a
+    no-op, which is what makes at-least-once reading safe. ``raw`` is the text verbatim.
+    """
+
+    event_id: str
+    external_id: str
+    raw: str
+    version: int | None = None
+    content_type: str = "application/json"
+    kind: str = "snapshot"
+
+
+class InboundSink(Protocol):
+    """Where a connector hands records to the hub. Stored before processing, then queued."""
+
+    def store(self, record: RawRecord) -> bool:
+        """Store one record; True when new, False when this event id was already stored."""
+        ...
+
+    def store_many(self, records: Sequence[RawRecord], cursor: tuple[str, str] | None = None) -> int:
+        """Store records and (optionally) move cursor ``(name, value)`` in one transaction.
+
+        Returns how many were new. Either all are stored and the cursor moves, or nothing.
+        """
+        ...
+
+    def reject(self, reason: str, raw: str, content_type: str = "application/json") -> None:
+        """Keep a record that could not even be identified (schema failure) with the reason."""
+        ...
+
+
+class CursorStore(Protocol):
+    def get(self, name: str) -> str | None:
+        """The stored cursor value, or None when never set."""
+        ...
+
+
+@dataclass
+class PollReport:
+    """What one poll run did: how many records were read and how many were new."""
+
+    read: int = 0
+    stored: int = 0
+    pages: int = 0
+    more: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An inbound HTTP request to ``/hooks/{system_key}``, body as raw bytes."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    ok: bool
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    """A configured system as its connector sees it. Credentials are decrypted; never log them."""
+
+    key: str
+    plugin: str
+    name: str
+    base_url: str
+    credentials: Mapping[str, str]
+    settings: Mapping[str, Any]
+    poll_interval_s: int = 30
+
+    def __repr__(self) -> str:
+        return f"SystemConfig(key={self.key!r}, plugin={self.plugin!r}, base_url={self.base_url!r})"
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What a plugin's connector offers. Pulled systems implement ``poll``, pushing ones
+    ``handle_webhook``; all implement ``fetch`` (reconciliation) and ``test_connection``."""
+
+    def test_connection(self) -> ConnectionReport: ...
+
+    def fetch(self, external_id: str) -> RawRecord | None: ...
+
+
+class PullConnector(Connector, Protocol):
+    def poll(self, sink: InboundSink, cursors: CursorStore, log: logging.Logger) -> PollReport: ...
+
+
+class PushConnector(Connector, Protocol):
+    def handle_webhook(self, request: WebhookRequest, sink: InboundSink) -> WebhookReply: ...
+
+
+def decode_json(raw: str) -> dict[str, Any]:
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise MappingError("payload", "payload is not a JSON object", raw[:80])
+    return value
+
+
+@dataclass(frozen=True)
+class SystemType:
+    """A kind of department system a plugin can connect (one plugin may offer several).
+
+    ``decode`` turns a stored raw record into the dict the mapping document reads;
+    ``default_mapping`` is the path of the YAML mapping document installed on first use.
+    """
+
+    key: str
+    title: str
+    connector_factory: Callable[[SystemConfig], Connector]
+    default_mapping: Path
+    decode: Callable[[str], dict[str, Any]] = decode_json
+    pull: bool = True
+    push: bool = False
+    credential_fields: tuple[str, ...] = ()
+    status_labels: Mapping[str, str] = field(default_factory=dict)  # own status code -> own words
+    description: str = ""
+    version: str = "0"
+
+
+class SystemTypeRegistry:
+    """Handed to ``hub_register_system_types``; the hub looks system types up here."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, SystemType] = {}
+        self._owners: dict[str, str] = {}
+
+    def register(self, system_type: SystemType, owner: str = "") -> None:
+        if system_type.key in self._types:
+            raise HubError(f"system type {system_type.key!r} registered twice "
+                           f"({self._owners[system_type.key]} and {owner})")
+        self._types[system_type.key] = system_type
+        self._owners[system_type.key] = owner
+
+    def get(self, key: str) -> SystemType:
+        try:
+            return self._types[key]
+        except KeyError:
+            raise UnknownSystemType(f"no plugin offers system type {key!r}") from None
+
+    def owner(self, key: str) -> str:
+        return self._owners.get(key, "")
+
+    def all(self) -> list[SystemType]:
+        return [self._types[k] for k in sorted(self._types)]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._types
+
+
+# ---------------------------------------------------------------- tickets and matching
+
+
+@dataclass(frozen=True)
+class ExternalRef:
+    """An explicit pointer from one ticket to a record in another system type."""
+
+    system_type: str
+    external_id: str
+    relation: str = "same_incident"
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A ticket as plugins and matchers see it: canonical fields, no PII, no ORM."""
+
+    id: int
+    system_key: str
+    system_type: str
+    external_id: str
+    case_id: int | None
+    fields: Mapping[str, Any]
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CaseView:
+    id: int
+    number: str
+    status: str
+    category: str
+    title: str
+    ticket_count: int
+
+
+@dataclass(frozen=True)
+class MatchDecision:
+    """A matcher's answer: link the ticket to ``case_id`` (why, with what confidence)."""
+
+    case_id: int
+    reason: str
+    score: float = 1.0
+    matcher: str = ""
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+class CaseFinder(Protocol):
+    """Read-only look-ups a matcher may use (the hub implements them over its store)."""
+
+    def case_of_external(self, system_type: str, external_id: str) -> int | None:
+        """The case holding the ticket ``external_id`` of a system type, if any."""
+        ...
+
+    def cases_referencing(self, system_type: str, external_id: str) -> list[int]:
+        """Cases with a ticket that explicitly references this record."""
+        ...
+
+
+__all__ = [
+    "AdapterError",
+    "AuthError",
+    "BusinessError",
+    "CaseFinder",
+    "CaseView",
+    "ConnectionReport",
+    "Connector",
+    "CursorStore",
+    "ExternalRef",
+    "HubError",
+    "InboundSink",
+    "MappingError",
+    "MatchDecision",
+    "PermanentError",
+    "PollReport",
+    "PullConnector",
+    "PushConnector",
+    "RawRecord",
+    "SystemConfig",
+    "SystemType",
+    "SystemTypeRegistry",
+    "TicketView",
+    "TransientError",
+    "UnknownSystemType",
+    "WebhookReply",
+    "WebhookRequest",
+    "decode_json",
+    "hookimpl",
+]

@@ -1,0 +1,28 @@
+"""SQLAlchemy 2 typed models, one module per aggregate."""
+
+from hub.models.base import Base, UTCDateTime, utcnow
+from hub.models.case import Case, CaseEvent
+from hub.models.inbound import InboundEvent, InboundStatus
+from hub.models.outbound import OutboundMessage, OutboundStatus
+from hub.models.system import ApiToken, MappingVersion, PollCursor, SyncLog, System
+from hub.models.ticket import Ticket, TicketAlias, TicketReference
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Case",
+    "CaseEvent",
+    "InboundEvent",
+    "InboundStatus",
+    "MappingVersion",
+    "OutboundMessage",
+    "OutboundStatus",
+    "PollCursor",
+    "SyncLog",
+    "System",
+    "Ticket",
+    "TicketAlias",
+    "TicketReference",
+    "UTCDateTime",
+    "utcnow",
+]

@@ -1,0 +1,112 @@
+"""Cases: open one for a ticket, link tickets, keep derived fields and the timeline."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.facade import CaseView, MatchDecision, TicketView
+from hub.models import Case, CaseEvent, Ticket, TicketReference, utcnow
+from mappings.canonical import CanonicalStatus
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# statuses a ticket can hold that say nothing about the incident itself
+NON_INCIDENT_STATUSES = {CanonicalStatus.DUPLICATE.value}
+
+
+def case_view(session: Session, case: Case) -> CaseView:
+    count = session.scalar(select(func.count(Ticket.id)).where(Ticket.case_id == case.id)) or 0
+    return CaseView(id=case.id, number=case.number, status=case.status, category=case.category,
+                    title=case.title, ticket_count=count)
+
+
+def ticket_view(ticket: Ticket, payload: dict[str, Any] | None = None) -> TicketView:
+    return TicketView(id=ticket.id, system_key=ticket.system_key, system_type=ticket.system_type,
+                      external_id=ticket.external_id, case_id=ticket.case_id,
+                      fields=dict(ticket.fields or {}), payload=payload or {})
+
+
+def add_event(session: Session, case: Case, kind: str, summary: str, *, system_key: str = "",
+              detail: dict[str, Any] | None = None, actor: str = "hub", at: datetime | None = None) -> None:
+    session.add(CaseEvent(case_id=case.id, kind=kind, summary=summary[:500], system_key=system_key,
+                          detail=detail or {}, actor=actor, at=at or utcnow()))
+
+
+def open_case(session: Session, ticket: Ticket) -> Case:
+    """A new case made from its first ticket."""
+    case = Case(number=f"tmp-{uuid.uuid4().hex[:20]}", title=ticket.title or ticket.description[:60],
+                description=ticket.description, category=ticket.category, status=ticket.status,
+                lat=ticket.lat, lng=ticket.lng, address=ticket.address, grid_code=ticket.grid_code,
+                district=str(ticket.fields.get("district") or ""),
+                street=str(ticket.fields.get("street") or ""),
+                owner_system=ticket.system_key, department=ticket.department,
+                deadline=ticket.deadline, reported_at=ticket.reported_at)
+    session.add(case)
+    session.flush()
+    case.number = f"GH{ticket.reported_at.astimezone(SHANGHAI):%Y%m%d}{case.id:07d}"
+    ticket.case_id = case.id
+    session.flush()
+    add_event(session, case, "case_opened", f"由 {ticket.system_key} {ticket.external_id} 立案",
+              system_key=ticket.system_key, detail={"ticket_id": ticket.id})
+    return case
+
+
+def link_ticket(session: Session, case: Case, ticket: Ticket, decision: MatchDecision) -> None:
+    ticket.case_id = case.id
+    session.flush()
+    add_event(session, case, "ticket_linked",
+              f"关联 {ticket.system_key} {ticket.external_id}：{decision.reason}",
+              system_key=ticket.system_key,
+              detail={"ticket_id": ticket.id, "matcher": decision.matcher, "score": decision.score,
+                      "detail": dict(decision.detail)})
+    refresh_case(session, case)
+
+
+def refresh_case(session: Session, case: Case) -> None:
+    """Derive the case's status and gaps from its tickets (newest change wins, for now;
+    the sync issue replaces this with the lifecycle state machine and department authority)."""
+    tickets = list(session.scalars(select(Ticket).where(Ticket.case_id == case.id)))
+    live = [t for t in tickets if t.status not in NON_INCIDENT_STATUSES] or tickets
+    newest = max(live, key=lambda t: (t.external_updated_at or t.reported_at, t.id))
+    if newest.status != case.status:
+        add_event(session, case, "status_changed", f"{case.status} → {newest.status}",
+                  system_key=newest.system_key,
+                  detail={"from": case.status, "to": newest.status, "ticket_id": newest.id,
+                          "system_status": newest.status_code})
+        case.status = newest.status
+    case.reported_at = min(t.reported_at for t in tickets)
+    if case.lat is None:
+        located = next((t for t in tickets if t.lat is not None), None)
+        if located is not None:
+            case.lat, case.lng = located.lat, located.lng
+    if not case.grid_code:
+        case.grid_code = next((t.grid_code for t in tickets if t.grid_code), "")
+    if not case.address:
+        case.address = next((t.address for t in tickets if t.address), "")
+    case.updated_at = utcnow()
+
+
+class StoreFinder:
+    """CaseFinder over the store, inside the ingesting transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def case_of_external(self, system_type: str, external_id: str) -> int | None:
+        return self.session.scalar(
+            select(Ticket.case_id).where(Ticket.system_type == system_type,
+                                         Ticket.external_id == external_id,
+                                         Ticket.case_id.is_not(None)).limit(1))
+
+    def cases_referencing(self, system_type: str, external_id: str) -> list[int]:
+        rows = self.session.scalars(
+            select(Ticket.case_id).join(TicketReference, TicketReference.ticket_id == Ticket.id)
+            .where(TicketReference.ref_system_type == system_type,
+                   TicketReference.ref_external_id == external_id,
+                   Ticket.case_id.is_not(None)).distinct())
+        return [r for r in rows if r is not None]

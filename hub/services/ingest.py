@@ -1,0 +1,293 @@
+"""Process one stored inbound event: map it, apply it to its ticket, find or open its case.
+
+Idempotent and order-tolerant: an event whose version is not newer than the ticket's is kept
+as ``stale`` and changes nothing; a redelivered message for a processed event does nothing.
+A payload that cannot be mapped is kept as ``quarantined`` with the reason and can be replayed
+after the mapping is fixed. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from hub.context import HubContext
+from hub.crypto import normalize_phone
+from hub.facade import CaseView, ExternalRef, MatchDecision, TicketView
+from hub.models import Case, InboundEvent, InboundStatus, MappingVersion, Ticket, TicketAlias, TicketReference
+from hub.models.base import utcnow
+from hub.services import cases as case_service
+from hub.services.mapping_versions import ensure_default_mapping, parsed
+from hub.services.redact import redact_text
+from hub.services.systems import SystemNotFound, get_system
+from mappings import map_payload
+from mappings.canonical import PII_FIELDS
+from mappings.errors import MappingError
+
+log = logging.getLogger(__name__)
+
+FREE_TEXT_FIELDS = ("title", "description", "result_text")
+TICKET_COLUMNS = {"title": "", "description": "", "address": "", "grid_code": "", "department": "",
+                  "category_code": ""}
+
+
+@dataclass
+class Outcome:
+    status: str
+    reason: str = ""
+    ticket: TicketView | None = None
+    case: CaseView | None = None
+    created_case: bool = False
+    decision: MatchDecision | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+class Quarantine(Exception):
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+def process_event(ctx: HubContext, inbound_id: int, *, replay: bool = False) -> Outcome:
+    """Apply one inbox row. ``replay`` also re-processes a quarantined row."""
+    for attempt in range(3):
+        try:
+            with ctx.db.session() as s:
+                outcome = _process(ctx, s, inbound_id, replay)
+            break
+        except (IntegrityError, OperationalError) as exc:
+            # a concurrent worker created the same ticket/case first, or the store was busy:
+            # the transaction rolled back, so simply try again
+            log.info("inbound %s attempt %d rolled back: %s", inbound_id, attempt + 1,
+                     type(exc).__name__)
+            if attempt == 2:
+                raise
+    _notify(ctx, outcome)
+    return outcome
+
+
+def _process(ctx: HubContext, s: Session, inbound_id: int, replay: bool) -> Outcome:
+    query = select(InboundEvent).where(InboundEvent.id == inbound_id)
+    if not ctx.db.is_sqlite:
+        query = query.with_for_update()
+    ev = s.scalar(query)
+    if ev is None:
+        return Outcome("missing")
+    allowed = {InboundStatus.PENDING} | ({InboundStatus.QUARANTINED} if replay else set())
+    if ev.status not in allowed:
+        return Outcome(ev.status)
+    ev.attempts += 1
+    try:
+        outcome = _apply(ctx, s, ev)
+    except Quarantine as q:
+        ev.status = InboundStatus.QUARANTINED
+        ev.error_kind = q.kind
+        ev.error_reason = q.reason
+        ev.processed_at = utcnow()
+        log.warning("inbound %s (%s %s) quarantined: %s", ev.id, ev.system_key, ev.external_id, q.reason)
+        return Outcome(InboundStatus.QUARANTINED, q.reason)
+    ev.status = outcome.status
+    ev.error_kind = ""
+    ev.error_reason = outcome.reason
+    ev.processed_at = utcnow()
+    return outcome
+
+
+def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
+    try:
+        system = get_system(s, ev.system_key)
+    except SystemNotFound as exc:
+        raise Quarantine("permanent", str(exc)) from exc
+    stype = ctx.registry.get(system.plugin)
+    mapping = ensure_default_mapping(ctx, s, system)
+    ev.mapping_version_id = mapping.id
+    try:
+        payload = stype.decode(ev.payload)
+        fields = dict(map_payload(parsed(ctx, mapping), payload).fields)
+    except MappingError as exc:
+        raise Quarantine("mapping", str(exc)) from exc
+    except ValueError as exc:  # undecodable JSON/XML
+        raise Quarantine("schema", f"payload cannot be decoded: {exc}") from exc
+    external_id = str(fields["external_id"])
+    if ev.external_id and ev.external_id != external_id:
+        raise Quarantine("schema", f"record names {external_id!r} but was stored as {ev.external_id!r}")
+    version = _as_int(fields.get("version"), ev.version)
+
+    refs = _references(ctx, system.key, system.plugin, external_id, fields, payload)
+    _lock_identities(ctx, s, [(system.plugin, external_id)] + [(r.system_type, r.external_id) for r in refs])
+
+    ticket = s.scalar(select(Ticket).where(Ticket.system_key == system.key,
+                                           Ticket.external_id == external_id))
+    if ticket is not None and ticket.seq is not None and version is not None:
+        # older never moves a ticket back; the same version only when its content differs
+        # (综合执法's version is its Modified second, which two changes can share)
+        if version < ticket.seq or (version == ticket.seq and ev.payload == ticket.raw_payload):
+            ev.ticket_id = ticket.id
+            return Outcome(InboundStatus.STALE, f"version {version}, applied {ticket.seq}")
+
+    created = ticket is None
+    if ticket is None:
+        ticket = Ticket(system_key=system.key, system_type=system.plugin, external_id=external_id)
+        s.add(ticket)
+    changes = _apply_fields(ctx, ticket, fields, version, ev, mapping)
+    s.flush()
+    ev.ticket_id = ticket.id
+    _store_aliases(s, ticket, fields)
+    _store_references(s, ticket, refs)
+
+    view = case_service.ticket_view(ticket, payload)
+    decision: MatchDecision | None = None
+    created_case = False
+    if ticket.case_id is None:
+        decision = ctx.pm.hook.hub_match_case(ticket=view, references=refs,
+                                              finder=case_service.StoreFinder(s))
+        case = s.get(Case, decision.case_id) if decision is not None else None
+        if case is not None and decision is not None:
+            case_service.link_ticket(s, case, ticket, decision)
+        else:
+            decision = None
+            case = case_service.open_case(s, ticket)
+            created_case = True
+    else:
+        case = s.get(Case, ticket.case_id)
+        assert case is not None
+        if "status" in changes and not created:
+            case_service.add_event(
+                s, case, "ticket_status",
+                f"{system.key} {external_id}: {changes['status_code'][0] if 'status_code' in changes else ''}"
+                f" → {ticket.status_code}", system_key=system.key,
+                detail={"ticket_id": ticket.id, "status": changes["status"], "version": version})
+        case_service.refresh_case(s, case)
+    s.flush()
+    return Outcome(InboundStatus.PROCESSED, ticket=case_service.ticket_view(ticket, payload),
+                   case=case_service.case_view(s, case), created_case=created_case,
+                   decision=decision, changes=changes)
+
+
+def _apply_fields(ctx: HubContext, ticket: Ticket, fields: dict[str, Any], version: int | None,
+                  ev: InboundEvent, mapping: MappingVersion) -> dict[str, Any]:
+    # free text often repeats the caller's number or name: the canonical copy never holds them
+    # (the verbatim payload does, and is shown only masked)
+    known_pii = [str(fields[k]) for k in PII_FIELDS if fields.get(k)]
+    for text_field in FREE_TEXT_FIELDS:
+        if isinstance(fields.get(text_field), str):
+            fields[text_field] = redact_text(fields[text_field], known_pii)
+    public = {k: _jsonable(v) for k, v in fields.items() if k not in PII_FIELDS}
+    old = dict(ticket.fields or {})
+    changes = {k: [old.get(k), v] for k, v in public.items() if old.get(k) != v and k != "version"}
+    ticket.fields = public
+    ticket.seq = version
+    ticket.status = str(fields["status"])
+    ticket.status_code = str(fields.get("status_code") or "")
+    ticket.category = str(fields["category"])
+    for column, default in TICKET_COLUMNS.items():
+        value = fields.get(column)
+        setattr(ticket, column, str(value)[:500] if value is not None else default)
+    ticket.title = ticket.title[:200]
+    ticket.lat = _as_float(fields.get("lat"))
+    ticket.lng = _as_float(fields.get("lng"))
+    ticket.reported_at = fields["reported_at"]
+    ticket.external_updated_at = fields.get("updated_at")
+    ticket.deadline = fields.get("deadline")
+    ticket.raw_payload = ev.payload
+    ticket.raw_content_type = ev.content_type
+    ticket.mapping_version_id = mapping.id
+    name, phone = fields.get("reporter_name"), fields.get("reporter_phone")
+    if name or phone:
+        ticket.reporter_encrypted = ctx.box.seal_json({"name": name or "", "phone": phone or ""})
+        ticket.reporter_phone_hash = ctx.box.keyed_hash(normalize_phone(str(phone))) if phone else ""
+    ticket.reporter_confidential = bool(fields.get("reporter_confidential") or False)
+    return changes
+
+
+def _references(ctx: HubContext, system_key: str, system_type: str, external_id: str,
+                fields: dict[str, Any], payload: dict[str, Any]) -> list[ExternalRef]:
+    probe = TicketView(id=0, system_key=system_key, system_type=system_type, external_id=external_id,
+                       case_id=None, fields=fields, payload=payload)
+    refs: list[ExternalRef] = []
+    for answer in ctx.pm.hook.hub_ticket_references(ticket=probe):
+        for ref in answer or ():
+            if ref not in refs and not (ref.system_type == system_type and ref.external_id == external_id):
+                refs.append(ref)
+    return refs
+
+
+def _store_aliases(s: Session, ticket: Ticket, fields: dict[str, Any]) -> None:
+    """Fields named ``alias_<kind>`` (e.g. 案卷号 given at 立案) become permanent aliases."""
+    known = {(a.kind, a.value) for a in ticket.aliases}
+    for name, value in fields.items():
+        if name.startswith("alias_") and value and (name[6:], str(value)) not in known:
+            s.add(TicketAlias(ticket_id=ticket.id, system_key=ticket.system_key, kind=name[6:],
+                              value=str(value)))
+
+
+def _store_references(s: Session, ticket: Ticket, refs: list[ExternalRef]) -> None:
+    known = {(r.ref_system_type, r.ref_external_id) for r in ticket.references}
+    for ref in refs:
+        if (ref.system_type, ref.external_id) not in known:
+            s.add(TicketReference(ticket_id=ticket.id, ref_system_type=ref.system_type,
+                                  ref_external_id=ref.external_id, relation=ref.relation))
+
+
+def _lock_identities(ctx: HubContext, s: Session, identities: list[tuple[str, str]]) -> None:
+    """Serialize concurrent workers touching the same records (PostgreSQL; SQLite already
+    serializes writers with BEGIN IMMEDIATE). Locks are taken in a fixed order: no deadlock."""
+    if ctx.db.is_sqlite:
+        return
+    keys = sorted({int.from_bytes(hashlib.sha256(f"{t}\0{e}".encode()).digest()[:8], "big", signed=True)
+                   for t, e in identities})
+    for key in keys:
+        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def _notify(ctx: HubContext, outcome: Outcome) -> None:
+    if outcome.status != InboundStatus.PROCESSED or outcome.ticket is None or outcome.case is None:
+        return
+    try:
+        if outcome.decision is not None:
+            ctx.pm.hook.hub_case_linked(case=outcome.case, ticket=outcome.ticket, decision=outcome.decision)
+        ctx.pm.hook.hub_ticket_ingested(ticket=outcome.ticket, case=outcome.case,
+                                        created_case=outcome.created_case, changes=outcome.changes)
+    except Exception:  # notification hooks must not break ingestion (hookspec contract)
+        log.exception("a notification hook failed")
+
+
+def replay_quarantined(ctx: HubContext, ids: list[int] | None = None, system_key: str | None = None,
+                       limit: int = 1000) -> dict[str, int]:
+    """Re-process quarantined events (after a mapping fix). Returns counts by new status."""
+    with ctx.db.read_session() as s:
+        q = select(InboundEvent.id).where(InboundEvent.status == InboundStatus.QUARANTINED)
+        if ids:
+            q = q.where(InboundEvent.id.in_(ids))
+        if system_key:
+            q = q.where(InboundEvent.system_key == system_key)
+        targets = list(s.scalars(q.order_by(InboundEvent.id).limit(limit)))
+    counts: dict[str, int] = {}
+    for inbound_id in targets:
+        status = process_event(ctx, inbound_id, replay=True).status
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _as_int(value: Any, fallback: int | None) -> int | None:
+    if value is None or value == "":
+        return fallback
+    return int(value)
+
+
+def _as_float(value: Any) -> float | None:
+    return None if value is None or value == "" else float(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,71 @@
+"""A test-only system type, ``fakesys``: records are handed to it in memory."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from hub.facade import (
+    ConnectionReport,
+    CursorStore,
+    ExternalRef,
+    InboundSink,
+    PollReport,
+    RawRecord,
+    SystemConfig,
+    SystemType,
+    SystemTypeRegistry,
+    TicketView,
+    hookimpl,
+)
+
+MAPPING = Path(__file__).with_name("fakesys.yaml")
+
+
+def record(ext_id: str, v: int = 1, **fields: Any) -> dict[str, Any]:
+    base = {"id": ext_id, "v": v, "title": f"标题{ext_id}", "text": "门口有人摆摊", "cat": "A", "st": "NEW",
+            "at": "2026-11-23 09:00:00", "addr": "斜土路1175号", "lng": 121.4532, "lat": 31.1921,
+            "grid": "310104001001001"}
+    base.update(fields)
+    return base
+
+
+def raw(rec: dict[str, Any]) -> RawRecord:
+    return RawRecord(event_id=f"{rec['id']}@{rec['v']}", external_id=str(rec["id"]), version=int(rec["v"]),
+                     raw=json.dumps(rec, ensure_ascii=False, sort_keys=True))
+
+
+class FakeConnector:
+    def __init__(self, config: SystemConfig) -> None:
+        self.config = config
+        self.queue: list[dict[str, Any]] = []
+
+    def test_connection(self) -> ConnectionReport:
+        return ConnectionReport(ok=True, message="fake")
+
+    def fetch(self, external_id: str) -> RawRecord | None:
+        return None
+
+    def poll(self, sink: InboundSink, cursors: CursorStore, log: logging.Logger) -> PollReport:
+        records = [raw(r) for r in self.queue]
+        self.queue.clear()
+        stored = sink.store_many(records, cursor=("pos", str(len(records))))
+        return PollReport(read=len(records), stored=stored)
+
+
+class FakePlugin:
+    """Registers ``fakesys``; its records may name another record in ``ref``."""
+
+    @hookimpl
+    def hub_register_system_types(self, registry: SystemTypeRegistry) -> None:
+        registry.register(SystemType(key="fakesys", title="测试系统", connector_factory=FakeConnector,
+                                     default_mapping=MAPPING, credential_fields=("secret",),
+                                     status_labels={"NEW": "新建", "DOING": "处理中", "DONE": "完成"}))
+
+    @hookimpl
+    def hub_ticket_references(self, ticket: TicketView) -> list[ExternalRef] | None:
+        if ticket.system_type != "fakesys" or not ticket.payload.get("ref"):
+            return None
+        return [ExternalRef("fakesys", str(ticket.payload["ref"]))]

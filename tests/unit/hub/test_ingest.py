@@ -1,0 +1,114 @@
+"""Inbox → ticket → case: idempotent, order-tolerant, nothing dropped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from hub.context import HubContext
+from hub.models import Case, InboundEvent, Ticket
+from hub.services.ingest import replay_quarantined
+from tests.support.fake_system import record
+from tests.unit.hub.conftest import ingest
+
+
+def _tickets(ctx: HubContext) -> list[Ticket]:
+    with ctx.db.read_session() as s:
+        return list(s.scalars(select(Ticket).order_by(Ticket.id)))
+
+
+def _count(ctx: HubContext, model: Any) -> int:
+    with ctx.db.read_session() as s:
+        return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_new_ticket_opens_a_case_with_mapped_fields(fake_ctx: HubContext) -> None:
+    assert ingest(fake_ctx, record("F1")) == 1
+    (ticket,) = _tickets(fake_ctx)
+    assert (ticket.category, ticket.status, ticket.status_code, ticket.seq) == ("street_vending", "REPORTED", "NEW", 1)
+    assert ticket.reported_at.isoformat() == "2026-11-23T01:00:00+00:00"  # 09:00 Shanghai → UTC
+    assert abs(ticket.lat - 31.1921) < 1e-9 and ticket.case_id is not None
+    with fake_ctx.db.read_session() as s:
+        case = s.get(Case, ticket.case_id)
+        assert case is not None and case.number.startswith("GH20261123") and case.status == "REPORTED"
+        assert [e.kind for e in case.events] == ["case_opened"]
+
+
+def test_redelivery_is_a_no_op(fake_ctx: HubContext) -> None:
+    ingest(fake_ctx, record("F1"))
+    assert ingest(fake_ctx, record("F1")) == 0
+    assert _count(fake_ctx, InboundEvent) == 1 and _count(fake_ctx, Ticket) == 1
+
+
+def test_newest_version_wins_whatever_the_order(fake_ctx: HubContext) -> None:
+    ingest(fake_ctx, record("F1", v=3, st="DONE"), record("F1", v=1), record("F1", v=2, st="DOING"))
+    (ticket,) = _tickets(fake_ctx)
+    assert (ticket.seq, ticket.status) == (3, "RESOLVED")
+    with fake_ctx.db.read_session() as s:
+        statuses = sorted(s.scalars(select(InboundEvent.status)))
+    assert statuses == ["processed", "stale", "stale"]
+    assert _count(fake_ctx, Case) == 1
+
+
+def test_status_change_moves_the_case_and_lands_on_the_timeline(fake_ctx: HubContext) -> None:
+    ingest(fake_ctx, record("F1"), record("F1", v=2, st="DOING"))
+    with fake_ctx.db.read_session() as s:
+        case = s.scalars(select(Case)).one()
+        assert case.status == "IN_PROGRESS"
+        kinds = [e.kind for e in case.events]
+    assert kinds == ["case_opened", "ticket_status", "status_changed"]
+
+
+def test_unmappable_payload_is_quarantined_then_replayed_after_fix(fake_ctx: HubContext) -> None:
+    from hub.services.mapping_versions import create_version
+    from tests.support.fake_system import MAPPING
+
+    ingest(fake_ctx, record("F9", cat="Z"))
+    assert _count(fake_ctx, Ticket) == 0
+    with fake_ctx.db.read_session() as s:
+        ev = s.scalars(select(InboundEvent)).one()
+        assert ev.status == "quarantined" and ev.error_kind == "mapping"
+        assert "category" in ev.error_reason and "Z" in ev.error_reason
+        assert '"cat": "Z"' in ev.payload  # kept verbatim
+    assert replay_quarantined(fake_ctx) == {"quarantined": 1}  # still broken: still kept
+    fixed = MAPPING.read_text(encoding="utf-8").replace('"B": garbage_exposed}',
+                                                        '"B": garbage_exposed, "Z": other}')
+    fixed = fixed.replace("category: [A, B]", "category: [A, B, Z]")
+    with fake_ctx.db.session() as s:
+        version = create_version(s, "fake", fixed, comment="Z", activate=True)
+    assert replay_quarantined(fake_ctx, system_key="fake") == {"processed": 1}
+    (ticket,) = _tickets(fake_ctx)
+    assert ticket.category == "other" and ticket.mapping_version_id == version.id
+
+
+def test_undecodable_record_is_kept(fake_ctx: HubContext) -> None:
+    from hub.facade import RawRecord
+    from hub.services.inbox import Inbox
+
+    Inbox(fake_ctx, "fake").store(RawRecord(event_id="x@1", external_id="x", raw="{not json"))
+    with fake_ctx.db.read_session() as s:
+        ev = s.scalars(select(InboundEvent)).one()
+    assert ev.status == "quarantined" and ev.error_kind == "schema"
+
+
+def test_reporter_identity_is_encrypted_and_masked(fake_ctx: HubContext, fake_client: Any,
+                                                   fake_headers: dict[str, str]) -> None:
+    ingest(fake_ctx, record("F1", name="王小明", phone="13812345678", text="请联系13812345678王小明"))
+    (ticket,) = _tickets(fake_ctx)
+    assert "13812345678" not in str(ticket.fields) and ticket.reporter_encrypted
+    assert b"13812345678" not in ticket.reporter_encrypted and len(ticket.reporter_phone_hash) == 64
+    body = fake_client.get(f"/api/v1/cases/{ticket.case_id}", headers=fake_headers).get_data(as_text=True)
+    assert "王小明" not in body.split('"description"')[0]
+    with fake_ctx.db.read_session() as s:
+        ev_id = s.scalar(select(InboundEvent.id))
+    shown = fake_client.get(f"/api/v1/inbound-events/{ev_id}", headers=fake_headers).json["payload"]
+    assert "13812345678" not in shown and "王小明" not in shown and "***" in shown
+
+
+def test_cross_reference_links_in_either_order(fake_ctx: HubContext) -> None:
+    ingest(fake_ctx, record("M1"), record("R1", ref="M1"))  # referenced first
+    ingest(fake_ctx, record("R2", ref="M2"), record("M2"))  # referencing first
+    by_id = {t.external_id: t.case_id for t in _tickets(fake_ctx)}
+    assert by_id["M1"] == by_id["R1"] and by_id["M2"] == by_id["R2"] and by_id["M1"] != by_id["M2"]
+    assert _count(fake_ctx, Case) == 2

@@ -30,7 +30,7 @@ test: $(VENV)/.installed services
 	bash scripts/test.sh
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.demo_report
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache

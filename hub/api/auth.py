@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from flask import current_app, g, request
 from flask_smorest import abort
@@ -25,11 +25,11 @@ def load_caller() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        abort(401, message="missing bearer token (Authorization: Bearer <token>)")
+        fail(401, "missing bearer token (Authorization: Bearer <token>)")
     with hub_ctx().db.session() as s:
         row = authenticate(s, token.strip())
         if row is None:
-            abort(401, message="invalid or revoked token")
+            fail(401, "invalid or revoked token")
         g.caller = {"id": row.id, "name": row.name, "role": row.role, "scope": row.scope}
 
 
@@ -39,7 +39,7 @@ def require_role(*roles: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             role = g.caller["role"]
             if role not in roles:
-                abort(403, message=f"role {role!r} may not do this (needs one of: {', '.join(roles)})")
+                fail(403, f"role {role!r} may not do this (needs one of: {', '.join(roles)})")
             return fn(*args, **kwargs)
         return wrapper  # type: ignore[return-value]
     return decorate
@@ -47,3 +47,9 @@ def require_role(*roles: str) -> Callable[[F], F]:
 
 READERS = ("admin", "operator", "department", "grid_worker", "auditor")
 ADMINS = ("admin",)
+
+
+def fail(status: int, message: str, **kwargs: Any) -> NoReturn:
+    """Answer with a JSON error (flask-smorest's format) and stop the view."""
+    abort(status, message=message, **kwargs)
+    raise AssertionError("abort returned")  # pragma: no cover - abort always raises

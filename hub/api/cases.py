@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from hub.api.auth import READERS, hub_ctx, load_caller, require_role
+from hub.api.auth import READERS, fail, hub_ctx, load_caller, require_role
 from hub.api.schemas import CaseDetailSchema, CaseListArgs, CasePageSchema, TicketSchema
 from hub.models import Case, Ticket
 
@@ -29,7 +29,8 @@ def _systems_of(s: Session, case_ids: list[int]) -> dict[int, list[str]]:
                      .distinct())
     out: dict[int, list[str]] = {}
     for case_id, key in rows:
-        out.setdefault(case_id, []).append(key)
+        if case_id is not None:
+            out.setdefault(case_id, []).append(key)
     return {k: sorted(v) for k, v in out.items()}
 
 
@@ -89,7 +90,7 @@ class CaseList(MethodView):
         return {"total": total, "page": page, "page_size": size, "items": items}
 
 
-@blp.route("/cases/<int:case_id>")
+@blp.route("/cases/<int(max=2147483647):case_id>")
 class CaseDetail(MethodView):
     @require_role(*READERS)
     @blp.response(200, CaseDetailSchema)
@@ -102,7 +103,7 @@ class CaseDetail(MethodView):
                                      selectinload(Case.tickets).selectinload(Ticket.references),
                                      selectinload(Case.events)))
             if case is None:
-                abort(404, message=f"case {case_id} not found")
+                fail(404, f"case {case_id} not found")
             tickets = [_ticket_row(t) for t in case.tickets]
             row = _case_row(case, sorted({t.system_key for t in case.tickets}), len(tickets))
             row["tickets"] = tickets
@@ -122,10 +123,10 @@ class TicketDetail(MethodView):
                                                    Ticket.external_id == external_id)
                               .options(selectinload(Ticket.aliases), selectinload(Ticket.references)))
             if ticket is None:
-                abort(404, message=f"ticket {system}/{external_id} not found")
+                fail(404, f"ticket {system}/{external_id} not found")
             scope = g.caller["scope"]
             if scope and ticket.case_id is not None:
                 case = s.get(Case, ticket.case_id)
                 if case is None or not case.grid_code.startswith(scope):
-                    abort(404, message=f"ticket {system}/{external_id} not found")
+                    fail(404, f"ticket {system}/{external_id} not found")
             return _ticket_row(ticket)

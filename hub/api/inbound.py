@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
-from hub.api.auth import ADMINS, hub_ctx, load_caller, require_role
+from hub.api.auth import ADMINS, fail, hub_ctx, load_caller, require_role
 from hub.api.schemas import (
     InboundArgs,
     InboundEventSchema,
@@ -45,7 +45,7 @@ class InboundList(MethodView):
         return {"total": total, "page": page, "page_size": size, "items": items}
 
 
-@blp.route("/inbound-events/<int:event_id>")
+@blp.route("/inbound-events/<int(max=2147483647):event_id>")
 class InboundDetail(MethodView):
     @require_role(*ADMINS, "auditor")
     @blp.response(200, InboundEventSchema)
@@ -56,7 +56,7 @@ class InboundDetail(MethodView):
         with ctx.db.read_session() as s:
             ev = s.get(InboundEvent, event_id)
             if ev is None:
-                abort(404, message=f"inbound event {event_id} not found")
+                fail(404, f"inbound event {event_id} not found")
             known: list[str] = []
             if ev.ticket_id is not None:
                 ticket = s.get(Ticket, ev.ticket_id)
@@ -67,7 +67,7 @@ class InboundDetail(MethodView):
             return row
 
 
-@blp.route("/inbound-events/<int:event_id>/replay")
+@blp.route("/inbound-events/<int(max=2147483647):event_id>/replay")
 class InboundReplayOne(MethodView):
     @require_role(*ADMINS)
     @blp.response(200, InboundEventSummarySchema)
@@ -79,9 +79,9 @@ class InboundReplayOne(MethodView):
         with ctx.db.read_session() as s:
             ev = s.get(InboundEvent, event_id)
             if ev is None:
-                abort(404, message=f"inbound event {event_id} not found")
+                fail(404, f"inbound event {event_id} not found")
             if ev.status != "quarantined":
-                abort(409, message=f"inbound event {event_id} is {ev.status}, not quarantined")
+                fail(409, f"inbound event {event_id} is {ev.status}, not quarantined")
         process_event(ctx, event_id, replay=True)
         with ctx.db.read_session() as s:
             fresh = s.get(InboundEvent, event_id)

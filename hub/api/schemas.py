@@ -171,7 +171,7 @@ class InboundPageSchema(Schema):
 
 
 class ReplayArgs(Schema):
-    ids = fields.List(fields.Int(validate=validate.Range(min=1)), validate=validate.Length(max=1000))
+    ids = fields.List(fields.Int(validate=validate.Range(min=1, max=2_147_483_647)), validate=validate.Length(max=1000))
     system = fields.Str(validate=validate.Length(max=64))
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.api.auth import ADMINS, READERS, hub_ctx, load_caller, require_role
+from hub.api.auth import ADMINS, READERS, fail, hub_ctx, load_caller, require_role
 from hub.api.schemas import (
     ConnectionReportSchema,
     MappingCreateArgs,
@@ -72,7 +72,7 @@ class SystemDetail(MethodView):
         with hub_ctx().db.read_session() as s:
             system = s.scalar(select(System).where(System.key == key))
             if system is None:
-                abort(404, message=f"system {key!r} not found")
+                fail(404, f"system {key!r} not found")
             return _system_row(s, system)
 
 
@@ -87,7 +87,7 @@ class SystemTest(MethodView):
         with ctx.db.read_session() as s:
             system = s.scalar(select(System).where(System.key == key))
             if system is None:
-                abort(404, message=f"system {key!r} not found")
+                fail(404, f"system {key!r} not found")
             connector = connector_for(ctx, system)
         try:
             report = connector.test_connection()
@@ -130,17 +130,17 @@ class MappingVersions(MethodView):
             try:
                 get_system(s, key)
             except SystemNotFound:
-                abort(404, message=f"system {key!r} not found")
+                fail(404, f"system {key!r} not found")
             try:
                 return mapping_versions.create_version(s, key, args["document"], comment=args["comment"],
                                                        created_by="api", activate=args["activate"])
             except mapping_versions.MappingInvalid as exc:
-                abort(422, message="mapping document is invalid",
+                fail(422, "mapping document is invalid",
                       errors={"document": [str(i) for i in exc.issues]})
         raise AssertionError("unreachable")
 
 
-@blp.route("/systems/<string:key>/mappings/<int:version>/activate")
+@blp.route("/systems/<string:key>/mappings/<int(max=2147483647):version>/activate")
 class MappingActivate(MethodView):
     @require_role(*ADMINS)
     @blp.response(200, MappingVersionSchema)
@@ -151,6 +151,6 @@ class MappingActivate(MethodView):
             row = s.scalar(select(MappingVersion).where(MappingVersion.system_key == key,
                                                         MappingVersion.version == version))
             if row is None:
-                abort(404, message=f"mapping version {version} of {key!r} not found")
+                fail(404, f"mapping version {version} of {key!r} not found")
             mapping_versions.activate_version(s, row)
             return row

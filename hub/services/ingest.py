@@ -28,7 +28,7 @@ from hub.services.mapping_versions import ensure_default_mapping, parsed
 from hub.services.redact import redact_text
 from hub.services.systems import SystemNotFound, get_system
 from mappings import map_payload
-from mappings.canonical import PII_FIELDS
+from mappings.canonical import PII_FIELDS, CanonicalStatus
 from mappings.errors import MappingError
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,8 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
     ev.mapping_version_id = mapping.id
     try:
         payload = stype.decode(ev.payload)
-        fields = dict(map_payload(parsed(ctx, mapping), payload).fields)
+        mapped = map_payload(parsed(ctx, mapping), payload)
+        fields = dict(mapped.fields)
     except MappingError as exc:
         raise Quarantine("mapping", str(exc)) from exc
     except ValueError as exc:  # undecodable JSON/XML
@@ -126,13 +127,12 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
 
     ticket = s.scalar(select(Ticket).where(Ticket.system_key == system.key,
                                            Ticket.external_id == external_id))
-    if ticket is not None and ticket.seq is not None and version is not None:
-        # older never moves a ticket back; the same version only when its content differs
-        # (综合执法's version is its Modified second, which two changes can share)
-        if version < ticket.seq or (version == ticket.seq and ev.payload == ticket.raw_payload):
-            ev.ticket_id = ticket.id
-            return Outcome(InboundStatus.STALE, f"version {version}, applied {ticket.seq}")
+    if ticket is not None and _not_newer(version, ticket, ev.payload):
+        ev.ticket_id = ticket.id
+        return Outcome(InboundStatus.STALE, f"version {version}, applied {ticket.seq}")
 
+    if mapped.status_ignored:  # a status the mapping says carries no canonical meaning
+        fields["status"] = ticket.status if ticket is not None else CanonicalStatus.REPORTED.value
     created = ticket is None
     if ticket is None:
         ticket = Ticket(system_key=system.key, system_type=system.plugin, external_id=external_id)
@@ -170,6 +170,14 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
     return Outcome(InboundStatus.PROCESSED, ticket=case_service.ticket_view(ticket, payload),
                    case=case_service.case_view(s, case), created_case=created_case,
                    decision=decision, changes=changes)
+
+
+def _not_newer(version: int | None, ticket: Ticket, payload: str) -> bool:
+    """Older never moves a ticket back; the same version only applies when its content differs
+    (综合执法's version is its Modified second, which two changes can share)."""
+    if version is None or ticket.seq is None:
+        return False
+    return version < ticket.seq or (version == ticket.seq and payload == ticket.raw_payload)
 
 
 def _apply_fields(ctx: HubContext, ticket: Ticket, fields: dict[str, Any], version: int | None,

@@ -10,7 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from kombu import Connection, Exchange, Queue
+from kombu.connection import Connection
+from kombu.entity import Exchange, Queue
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from kombu import Connection
+from kombu.connection import Connection
 from kombu.mixins import ConsumerMixin
 from sqlalchemy import select
 
@@ -31,7 +31,7 @@ def sweep_pending(ctx: HubContext, older_than_s: float, limit: int = 500) -> int
     return len(ids)
 
 
-class IngestWorker(ConsumerMixin):  # type: ignore[misc]
+class IngestWorker(ConsumerMixin):
     def __init__(self, ctx: HubContext, connection: Connection, stop: threading.Event | None = None,
                  sweep_every_s: float = 5.0) -> None:
         self.ctx = ctx

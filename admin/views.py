@@ -7,8 +7,8 @@ enforces the same server-side rules as the API (token role and jurisdiction scop
 from __future__ import annotations
 
 import secrets
-from functools import wraps
 from collections.abc import Callable
+from functools import wraps
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -99,7 +99,7 @@ def cases() -> str:
                                quarantined=quarantined, multi=multi)
 
 
-@bp.get("/cases/<int:case_id>")
+@bp.get("/cases/<int(max=2147483647):case_id>")
 @signed_in
 def case_detail(case_id: int) -> str:
     scope = g.caller["scope"]

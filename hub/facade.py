@@ -16,7 +16,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import pluggy
 
-from adapters.base import AdapterError, AuthError, BusinessError, PermanentError, TransientError
 from mappings.errors import MappingError
 
 hookimpl = pluggy.HookimplMarker("gridhub")
@@ -29,6 +28,14 @@ class HubError(Exception):
 
 class UnknownSystemType(HubError):
     pass
+
+
+def error_kind(exc: BaseException) -> str:
+    """How a connector's failure should be treated: ``transient`` (retry later) or
+    ``permanent``. Connectors raise ``adapters`` errors, which carry ``kind``; anything
+    else is permanent until a person looks at it."""
+    kind = getattr(exc, "kind", "")
+    return kind if kind in ("transient", "permanent") else "permanent"
 
 
 # ---------------------------------------------------------------- inbound records
@@ -261,9 +268,6 @@ class CaseFinder(Protocol):
 
 
 __all__ = [
-    "AdapterError",
-    "AuthError",
-    "BusinessError",
     "CaseFinder",
     "CaseView",
     "ConnectionReport",
@@ -274,7 +278,6 @@ __all__ = [
     "InboundSink",
     "MappingError",
     "MatchDecision",
-    "PermanentError",
     "PollReport",
     "PullConnector",
     "PushConnector",
@@ -283,10 +286,10 @@ __all__ = [
     "SystemType",
     "SystemTypeRegistry",
     "TicketView",
-    "TransientError",
     "UnknownSystemType",
     "WebhookReply",
     "WebhookRequest",
     "decode_json",
+    "error_kind",
     "hookimpl",
 ]

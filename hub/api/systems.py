@@ -17,7 +17,7 @@ from hub.api.schemas import (
     PluginSchema,
     SystemSchema,
 )
-from hub.facade import AdapterError
+from hub.facade import error_kind
 from hub.models import InboundEvent, MappingVersion, SyncLog, System, Ticket
 from hub.plugin.manager import describe_plugins
 from hub.services import mapping_versions
@@ -91,8 +91,8 @@ class SystemTest(MethodView):
             connector = connector_for(ctx, system)
         try:
             report = connector.test_connection()
-        except AdapterError as exc:
-            return {"ok": False, "message": str(exc), "detail": {"kind": exc.kind}}
+        except Exception as exc:  # the system's answer, classified; shown to the admin
+            return {"ok": False, "message": f"{type(exc).__name__}: {exc}", "detail": {"kind": error_kind(exc)}}
         return {"ok": report.ok, "message": report.message, "detail": dict(report.detail)}
 
 

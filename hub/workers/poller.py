@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from hub.context import HubContext
-from hub.facade import AdapterError, PollReport
+from hub.facade import PollReport, error_kind
 from hub.models import SyncLog, System, utcnow
 from hub.services.inbox import Inbox
 from hub.services.systems import connector_for, system_type_of
@@ -31,9 +31,9 @@ def poll_once(ctx: HubContext, system_key: str) -> PollReport:
     try:
         report = connector.poll(inbox, inbox, log)  # type: ignore[attr-defined]
         detail = f"read {report.read}, new {report.stored}"
-    except AdapterError as exc:
-        ok, kind, detail = False, exc.kind, str(exc)
-        log.warning("poll %s failed (%s): %s", system_key, exc.kind, exc)
+    except Exception as exc:  # connectors raise adapters' classified errors; anything else is a bug
+        ok, kind, detail = False, error_kind(exc), f"{type(exc).__name__}: {exc}"
+        log.warning("poll %s failed (%s): %s", system_key, kind, detail)
     with ctx.db.session() as s:
         s.add(SyncLog(system_key=system_key, operation="poll", ok=ok, stored=report.stored,
                       detail=detail[:1000], error_kind=kind, started_at=started, finished_at=utcnow()))

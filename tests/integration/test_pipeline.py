@@ -105,7 +105,7 @@ def test_pipeline_converges_through_a_worker_crash(processes: HubProcesses, sand
     time.sleep(6)
     hp.kill("worker1")  # SIGKILL mid-delivery: its unacked messages and rows must not be lost
     time.sleep(4)
-    sandbox._traffic_stop.set()  # stop new incidents; let the rest settle
+    sandbox.stop_traffic()  # no new incidents; let the rest settle
     hp.spawn("worker3", "worker")
 
     ctx = build_context(HubConfig(database_url=hp.env["GRIDHUB_DATABASE_URL"],

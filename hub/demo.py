@@ -69,15 +69,20 @@ def run_demo(port: int = 8000, sandbox_port: int = 9101, rate: float = 6.0) -> i
         children.append(proc)
         return proc
 
+    def _terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        subprocess.run([*hub_cmd, "db", "upgrade"], env=env, check=True)
+        subprocess.run([*hub_cmd, "--log-level", "WARNING", "db", "upgrade"], env=env, check=True)
         spawn([sys.executable, "-m", "sandbox.run", "--base-port", str(sandbox_port), "--traffic",
                "--rate", str(rate), "--time-scale", "60",
                "--police-webhook", f"http://127.0.0.1:{port}/hooks/police_patrol"])
         if not _wait_http(f"http://127.0.0.1:{sandbox_port + 1}/_sandbox/faults"):
             print("sandbox did not start", file=sys.stderr)
             return 1
-        subprocess.run([*hub_cmd, "systems", "import", str(_systems_file(var, sandbox_port))],
+        subprocess.run([*hub_cmd, "--log-level", "WARNING", "systems", "import",
+                        str(_systems_file(var, sandbox_port))],
                        env=env, check=True)
         token = subprocess.run([*hub_cmd, "--log-level", "WARNING", "tokens", "create", "demo-admin",
                                 "--role", "admin"], env=env, check=True, capture_output=True,

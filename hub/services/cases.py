@@ -67,6 +67,23 @@ def link_ticket(session: Session, case: Case, ticket: Ticket, decision: MatchDec
     refresh_case(session, case)
 
 
+def move_ticket(session: Session, ticket: Ticket, source: Case, target: Case, decision: MatchDecision) -> None:
+    """An explicit reference that arrived later (a 12345 order marked 重复件 after we held it)
+    moves the ticket to the referenced case. A case left without tickets is merged away."""
+    link_ticket(session, target, ticket, decision)
+    add_event(session, source, "ticket_moved",
+              f"{ticket.system_key} {ticket.external_id} 移至 {target.number}：{decision.reason}",
+              system_key=ticket.system_key, detail={"ticket_id": ticket.id, "to_case": target.id})
+    remaining = session.scalar(select(func.count(Ticket.id)).where(Ticket.case_id == source.id)) or 0
+    if remaining:
+        refresh_case(session, source)
+        return
+    add_event(session, source, "case_merged", f"并入 {target.number}",
+              detail={"into_case": target.id, "from": source.status, "to": CanonicalStatus.CANCELLED.value})
+    source.status = CanonicalStatus.CANCELLED.value
+    source.updated_at = utcnow()
+
+
 def refresh_case(session: Session, case: Case) -> None:
     """Derive the case's status and gaps from its tickets (newest change wins, for now;
     the sync issue replaces this with the lifecycle state machine and department authority)."""

@@ -141,7 +141,7 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
     s.flush()
     ev.ticket_id = ticket.id
     _store_aliases(s, ticket, fields)
-    _store_references(s, ticket, refs)
+    new_refs = _store_references(s, ticket, refs)
 
     view = case_service.ticket_view(ticket, payload)
     decision: MatchDecision | None = None
@@ -159,6 +159,10 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
     else:
         case = s.get(Case, ticket.case_id)
         assert case is not None
+        target, decision = _referenced_elsewhere(s, case, new_refs)
+        if target is not None and decision is not None:
+            case_service.move_ticket(s, ticket, case, target, decision)
+            case = target
         if "status" in changes and not created:
             case_service.add_event(
                 s, case, "ticket_status",
@@ -237,12 +241,28 @@ def _store_aliases(s: Session, ticket: Ticket, fields: dict[str, Any]) -> None:
                               value=str(value)))
 
 
-def _store_references(s: Session, ticket: Ticket, refs: list[ExternalRef]) -> None:
+def _store_references(s: Session, ticket: Ticket, refs: list[ExternalRef]) -> list[ExternalRef]:
+    """Store the references not yet known; return them (new ones may move the ticket)."""
     known = {(r.ref_system_type, r.ref_external_id) for r in ticket.references}
-    for ref in refs:
-        if (ref.system_type, ref.external_id) not in known:
-            s.add(TicketReference(ticket_id=ticket.id, ref_system_type=ref.system_type,
-                                  ref_external_id=ref.external_id, relation=ref.relation))
+    added = [ref for ref in refs if (ref.system_type, ref.external_id) not in known]
+    for ref in added:
+        s.add(TicketReference(ticket_id=ticket.id, ref_system_type=ref.system_type,
+                              ref_external_id=ref.external_id, relation=ref.relation))
+    return added
+
+
+def _referenced_elsewhere(s: Session, case: Case, new_refs: list[ExternalRef]
+                          ) -> tuple[Case | None, MatchDecision | None]:
+    """The case a newly added explicit reference points to, when it is not this one."""
+    finder = case_service.StoreFinder(s)
+    for ref in new_refs:
+        target_id = finder.case_of_external(ref.system_type, ref.external_id)
+        if target_id is not None and target_id != case.id:
+            decision = MatchDecision(case_id=target_id, matcher="cross_reference", score=1.0,
+                                     reason=f"explicit reference to {ref.system_type} {ref.external_id}",
+                                     detail={"relation": ref.relation})
+            return s.get(Case, target_id), decision
+    return None, None
 
 
 def _lock_identities(ctx: HubContext, s: Session, identities: list[tuple[str, str]]) -> None:

@@ -112,3 +112,16 @@ def test_cross_reference_links_in_either_order(fake_ctx: HubContext) -> None:
     by_id = {t.external_id: t.case_id for t in _tickets(fake_ctx)}
     assert by_id["M1"] == by_id["R1"] and by_id["M2"] == by_id["R2"] and by_id["M1"] != by_id["M2"]
     assert _count(fake_ctx, Case) == 2
+
+
+def test_reference_gained_later_moves_the_ticket_and_merges_the_empty_case(fake_ctx: HubContext) -> None:
+    ingest(fake_ctx, record("M1"), record("D1"))
+    ingest(fake_ctx, record("D1", v=2, ref="M1"))  # D1 now names M1 (e.g. 12345 marks it 重复件)
+    by_id = {t.external_id: t.case_id for t in _tickets(fake_ctx)}
+    assert by_id["D1"] == by_id["M1"]
+    with fake_ctx.db.read_session() as s:
+        cases = {c.id: c for c in s.scalars(select(Case))}
+        emptied = next(c for c in cases.values() if c.id != by_id["M1"])
+        assert emptied.status == "CANCELLED"
+        assert [e.kind for e in emptied.events][-2:] == ["ticket_moved", "case_merged"]
+        assert "ticket_linked" in [e.kind for e in cases[by_id["M1"]].events]

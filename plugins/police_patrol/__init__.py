@@ -1,0 +1,45 @@
+"""GridHub plugin: 公安巡防联动警情系统 (shared/world/police_patrol.md).
+
+Registers the ``police_patrol`` system type: pushed (signed webhooks, at least once, not
+ordered) with reconciliation by polling the incident list.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mappings
+from hub.facade import SystemType, SystemTypeRegistry, hookimpl
+from plugins.police_patrol.connector import factory
+
+__version__ = "1.0.0"
+
+SYSTEM_TYPE = "police_patrol"
+# JQZTDM, as the spec names it
+STATUS_LABELS: dict[str, str] = {
+    "01": "已接警",
+    "02": "已派警",
+    "03": "已到场",
+    "04": "处置中",
+    "05": "处置完毕",
+    "06": "已移交联动单位",
+    "09": "已结束",
+    "99": "无效警情",
+}
+
+
+@hookimpl
+def hub_register_system_types(registry: SystemTypeRegistry) -> None:
+    """Offer the police linkage-incident system."""
+    registry.register(SystemType(
+        key=SYSTEM_TYPE,
+        title="公安巡防联动警情系统",
+        connector_factory=factory,
+        default_mapping=Path(mappings.__file__).parent / "defaults" / f"{SYSTEM_TYPE}.yaml",
+        pull=True,
+        push=True,
+        credential_fields=("webhook_secret", "feedback_token"),
+        status_labels=STATUS_LABELS,
+        description="联动类警情推送（签名 webhook，至少一次、无序）＋ 定时对账",
+        version=__version__,
+    ))

@@ -15,6 +15,7 @@ import swagger_ui_bundle
 from flask import Flask, Response, jsonify, send_from_directory
 from flask_smorest import Api
 
+from hub.api.converters import TextConverter, text_param_schema
 from hub.config import HubConfig
 from hub.context import HubContext, build_context
 
@@ -52,10 +53,12 @@ def create_app(config: dict[str, Any] | None = None, *, context: HubContext | No
 def _init_api(app: Flask) -> None:
     from hub.api import cases, inbound, systems
 
+    app.url_map.converters["text"] = TextConverter
     api = Api(app, spec_kwargs={"info": {"description": "GridHub: one case per street incident across "
                                                         "department systems. Authenticate with "
                                                         "`Authorization: Bearer <token>` "
                                                         "(`hub tokens create`)."}})
+    api.register_converter(TextConverter, text_param_schema)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
     for module in (cases, systems, inbound):

@@ -111,7 +111,7 @@ class CaseDetail(MethodView):
             return row
 
 
-@blp.route("/tickets/<string:system>/<path:external_id>")
+@blp.route("/tickets/<text:system>/<text:external_id>")
 class TicketDetail(MethodView):
     @require_role(*READERS)
     @blp.response(200, TicketSchema)

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")
+
+
+def text(max_length: int) -> fields.Str:
+    """A string argument the stores can hold: bounded, no NUL."""
+    return fields.Str(validate=[validate.Length(max=max_length), NO_NUL])
+
+
 STATUS_CHOICES = ["REPORTED", "ACCEPTED", "DISPATCHED", "IN_PROGRESS", "RESOLVED", "VERIFIED", "CLOSED",
                   "RETURNED", "SUSPENDED", "REOPENED", "CANCELLED", "DUPLICATE"]
 
@@ -22,9 +30,9 @@ class PageArgs(Schema):
 
 class CaseListArgs(PageArgs):
     status = fields.Str(validate=validate.OneOf(STATUS_CHOICES))
-    category = fields.Str(validate=validate.Length(max=64))
-    system = fields.Str(validate=validate.Length(max=64))
-    grid = fields.Str(validate=validate.Length(max=32))
+    category = text(64)
+    system = text(64)
+    grid = text(32)
     multi_system = fields.Bool(metadata={"description": "only cases whose tickets come from ≥2 systems"})
     reported_from = fields.AwareDateTime(default_timezone=None)
     reported_to = fields.AwareDateTime(default_timezone=None)
@@ -138,7 +146,7 @@ class PluginSchema(Schema):
 
 class InboundArgs(PageArgs):
     status = fields.Str(validate=validate.OneOf(["pending", "processed", "stale", "quarantined"]))
-    system = fields.Str(validate=validate.Length(max=64))
+    system = text(64)
 
 
 class InboundEventSummarySchema(Schema):
@@ -172,7 +180,7 @@ class InboundPageSchema(Schema):
 
 class ReplayArgs(Schema):
     ids = fields.List(fields.Int(validate=validate.Range(min=1, max=2_147_483_647)), validate=validate.Length(max=1000))
-    system = fields.Str(validate=validate.Length(max=64))
+    system = text(64)
 
 
 class ReplayResultSchema(Schema):
@@ -192,6 +200,6 @@ class MappingVersionSchema(Schema):
 
 
 class MappingCreateArgs(Schema):
-    document = fields.Str(required=True, validate=validate.Length(min=1, max=500_000))
-    comment = fields.Str(load_default="", validate=validate.Length(max=500))
+    document = fields.Str(required=True, validate=[validate.Length(min=1, max=500_000), NO_NUL])
+    comment = fields.Str(load_default="", validate=[validate.Length(max=500), NO_NUL])
     activate = fields.Bool(load_default=False)

@@ -62,7 +62,7 @@ class SystemList(MethodView):
             return [_system_row(s, x) for x in list_systems(s)]
 
 
-@blp.route("/systems/<string:key>")
+@blp.route("/systems/<text:key>")
 class SystemDetail(MethodView):
     @require_role(*READERS)
     @blp.response(200, SystemSchema)
@@ -76,7 +76,7 @@ class SystemDetail(MethodView):
             return _system_row(s, system)
 
 
-@blp.route("/systems/<string:key>/test-connection")
+@blp.route("/systems/<text:key>/test-connection")
 class SystemTest(MethodView):
     @require_role(*ADMINS)
     @blp.response(200, ConnectionReportSchema)
@@ -109,7 +109,7 @@ class PluginList(MethodView):
         return rows
 
 
-@blp.route("/systems/<string:key>/mappings")
+@blp.route("/systems/<text:key>/mappings")
 class MappingVersions(MethodView):
     @require_role(*ADMINS)
     @blp.response(200, MappingVersionSchema(many=True))
@@ -140,7 +140,7 @@ class MappingVersions(MethodView):
         raise AssertionError("unreachable")
 
 
-@blp.route("/systems/<string:key>/mappings/<int(max=2147483647):version>/activate")
+@blp.route("/systems/<text:key>/mappings/<int(max=2147483647):version>/activate")
 class MappingActivate(MethodView):
     @require_role(*ADMINS)
     @blp.response(200, MappingVersionSchema)

@@ -19,7 +19,7 @@ bp = Blueprint("webhooks", __name__, url_prefix="/hooks")
 MAX_BODY = 2 * 1024 * 1024
 
 
-@bp.post("/<string:system_key>")
+@bp.post("/<text:system_key>")
 def receive(system_key: str) -> tuple[Response, int]:
     ctx = hub_ctx()
     with ctx.db.read_session() as s:

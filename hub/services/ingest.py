@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from hub.context import HubContext
@@ -63,6 +63,8 @@ def process_event(ctx: HubContext, inbound_id: int, *, replay: bool = False) -> 
             with ctx.db.session() as s:
                 outcome = _process(ctx, s, inbound_id, replay)
             break
+        except DataError as exc:  # the store refuses a value (e.g. NUL in PostgreSQL text)
+            return _quarantine_after_rollback(ctx, inbound_id, f"store refused a value: {exc.orig}")
         except (IntegrityError, OperationalError) as exc:
             # a concurrent worker created the same ticket/case first, or the store was busy:
             # the transaction rolled back, so simply try again
@@ -72,6 +74,16 @@ def process_event(ctx: HubContext, inbound_id: int, *, replay: bool = False) -> 
                 raise
     _notify(ctx, outcome)
     return outcome
+
+
+def _quarantine_after_rollback(ctx: HubContext, inbound_id: int, reason: str) -> Outcome:
+    with ctx.db.session() as s:
+        ev = s.get(InboundEvent, inbound_id)
+        if ev is not None:
+            ev.status, ev.error_kind, ev.error_reason = InboundStatus.QUARANTINED, "schema", reason[:2000]
+            ev.processed_at = utcnow()
+    log.warning("inbound %s quarantined: %s", inbound_id, reason)
+    return Outcome(InboundStatus.QUARANTINED, reason)
 
 
 def _process(ctx: HubContext, s: Session, inbound_id: int, replay: bool) -> Outcome:
@@ -127,7 +139,7 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
 
     ticket = s.scalar(select(Ticket).where(Ticket.system_key == system.key,
                                            Ticket.external_id == external_id))
-    if ticket is not None and _not_newer(version, ticket, ev.payload):
+    if ticket is not None and _not_newer(s, version, ticket, ev):
         ev.ticket_id = ticket.id
         return Outcome(InboundStatus.STALE, f"version {version}, applied {ticket.seq}")
 
@@ -176,12 +188,18 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
                    decision=decision, changes=changes)
 
 
-def _not_newer(version: int | None, ticket: Ticket, payload: str) -> bool:
-    """Older never moves a ticket back; the same version only applies when its content differs
-    (综合执法's version is its Modified second, which two changes can share)."""
-    if version is None or ticket.seq is None:
+def _not_newer(s: Session, version: int | None, ticket: Ticket, ev: InboundEvent) -> bool:
+    """Older never moves a ticket back. The same version applies only when its content differs
+    and it was read after the snapshot already applied (综合执法's version is its Modified second,
+    which two changes can share; the platform only returns current state, so a later read is
+    never older)."""
+    if version is None or ticket.seq is None or version > ticket.seq:
         return False
-    return version < ticket.seq or (version == ticket.seq and payload == ticket.raw_payload)
+    if version < ticket.seq or ev.payload == ticket.raw_payload:
+        return True
+    last_applied = s.scalar(select(func.max(InboundEvent.id)).where(
+        InboundEvent.ticket_id == ticket.id, InboundEvent.status == InboundStatus.PROCESSED))
+    return last_applied is not None and ev.id < last_applied
 
 
 def _apply_fields(ctx: HubContext, ticket: Ticket, fields: dict[str, Any], version: int | None,

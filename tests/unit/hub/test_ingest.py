@@ -125,3 +125,37 @@ def test_reference_gained_later_moves_the_ticket_and_merges_the_empty_case(fake_
         assert emptied.status == "CANCELLED"
         assert [e.kind for e in emptied.events][-2:] == ["ticket_moved", "case_merged"]
         assert "ticket_linked" in [e.kind for e in cases[by_id["M1"]].events]
+
+
+def test_same_version_read_earlier_never_overwrites_a_later_read(fake_ctx: HubContext) -> None:
+    from dataclasses import replace
+
+    from hub.services.inbox import Inbox
+    from hub.services.ingest import process_event
+    from tests.support.fake_system import raw
+
+    ingest(fake_ctx, record("S1", v=5))
+    # two different snapshots sharing version 6 (versions of one-second precision), read in this
+    # order, then processed in the opposite order (two workers)
+    fake_ctx.config = replace(fake_ctx.config, ingest_mode="queue")  # store only
+    Inbox(fake_ctx, "fake").store_many([
+        replace(raw(record("S1", v=6, st="DOING")), event_id="S1@6a"),
+        replace(raw(record("S1", v=6, st="DONE")), event_id="S1@6b"),
+    ])
+    with fake_ctx.db.read_session() as s:
+        first, second = s.scalars(select(InboundEvent.id).where(InboundEvent.status == "pending")
+                                  .order_by(InboundEvent.id))
+    assert process_event(fake_ctx, second).status == "processed"
+    assert process_event(fake_ctx, first).status == "stale"
+    (ticket,) = _tickets(fake_ctx)
+    assert (ticket.seq, ticket.status_code) == (6, "DONE")
+
+
+def test_a_value_the_store_cannot_hold_is_quarantined_not_retried_forever(fake_ctx: HubContext) -> None:
+    ingest(fake_ctx, record("N1", addr="斜土路\x00号"))
+    with fake_ctx.db.read_session() as s:
+        ev = s.scalars(select(InboundEvent)).one()
+    if fake_ctx.db.is_sqlite:  # SQLite stores NUL; PostgreSQL refuses it
+        assert ev.status == "processed"
+    else:
+        assert ev.status == "quarantined" and "NUL" in ev.error_reason

@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from hub.context import HubContext
 from hub.models import Case, InboundEvent, Ticket
 from hub.services.tokens import authenticate
+from mappings import load_taxonomy
 from mappings.canonical import STATUS_LABELS_ZH
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
@@ -53,15 +54,27 @@ def signed_in(fn: F) -> F:
 def _labels() -> dict[str, Any]:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(16)
-    return {"status_labels": STATUS_LABELS_ZH, "csrf_token": session["csrf"], "tz": SHANGHAI}
+    return {"status_labels": STATUS_LABELS_ZH, "csrf_token": session["csrf"], "tz": SHANGHAI,
+            "category_name": _category_name}
+
+
+def _category_name(code: str) -> str:
+    taxonomy = load_taxonomy()
+    return taxonomy.name_of(code) if code in taxonomy.codes else code
+
+
+def _check_csrf() -> None:
+    """Every form post carries the session's CSRF token (no session token: refused too)."""
+    expected = session.get("csrf")
+    if not expected or not secrets.compare_digest(str(request.form.get("csrf", "")), expected):
+        abort(400)
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str:
     error = ""
     if request.method == "POST":
-        if request.form.get("csrf") != session.get("csrf"):
-            abort(400)
+        _check_csrf()
         token = request.form.get("token", "").strip()
         with _ctx().db.session() as s:
             row = authenticate(s, token) if token else None
@@ -77,6 +90,7 @@ def login() -> Response | str:
 
 @bp.post("/logout")
 def logout() -> Response:
+    _check_csrf()
     session.clear()
     return redirect(url_for("console.login"))
 

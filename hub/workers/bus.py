@@ -24,12 +24,13 @@ class Bus:
         self.transport_options: dict[str, Any] = {}
         if url.startswith("filesystem"):
             folder = (var_path / "broker").resolve()
-            for sub in ("queue", "processed"):
+            for sub in ("queue", "processed", "control"):
                 (folder / sub).mkdir(parents=True, exist_ok=True)
             self.transport_options = {
                 "data_folder_in": str(folder / "queue"),
                 "data_folder_out": str(folder / "queue"),
                 "processed_folder": str(folder / "processed"),
+                "control_folder": str(folder / "control"),
                 "store_processed": False,
             }
         self.exchange = Exchange("gridhub", type="direct", durable=True)

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 
 from hub.context import HubContext
 from hub.models import InboundEvent, InboundStatus, SyncLog, Ticket, TicketReference
-from hub.services.mapping_versions import ensure_default_mapping
 from hub.services.systems import upsert_system
 from hub.workers.poller import poll_once
 from tests.conftest import demo_systems
+from tests.support.contract import configure_system, put_faults
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,11 +48,7 @@ class FakeClock:
 
 
 def connect(ctx: HubContext, cluster: Any, key: str = SYSTEM, **settings: Any) -> None:
-    """(Re)configure one system from the demo file, pointed at the cluster."""
-    item = next(i for i in demo_systems(cluster.urls) if i["key"] == key)
-    item["settings"] = {**(item.get("settings") or {}), **settings}
-    with ctx.db.session() as s:
-        ensure_default_mapping(ctx, s, upsert_system(ctx, s, item))
+    configure_system(ctx, cluster, key, settings)
 
 
 @pytest.fixture
@@ -92,9 +88,7 @@ def advance(cluster: Any, case_id: str, status: str | None = None) -> None:
 
 
 def set_faults(cluster: Any, **faults: Any) -> None:
-    url = f"{cluster.control_urls[SYSTEM]}/_sandbox/faults"
-    answer = requests.put(url, json=faults, timeout=5) if faults else requests.delete(url, timeout=5)
-    assert answer.status_code == 200
+    put_faults(cluster, SYSTEM, **faults)
 
 
 def between_pages(cluster: Any, action: Callable[[int], None]) -> None:

@@ -17,12 +17,10 @@ from sqlalchemy import delete, func, select
 from hub.context import HubContext
 from hub.models import Case, InboundEvent, PollCursor, SyncLog, Ticket, TicketReference
 from hub.services.inbox import Inbox
-from hub.services.mapping_versions import ensure_default_mapping
-from hub.services.systems import upsert_system
 from hub.workers.poller import poll_once
 from mappings import DEFAULTS_DIR
 from sandbox import hotline12345_store
-from tests.conftest import demo_systems
+from tests.support.contract import configure_system, put_faults
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,12 +34,7 @@ CZSJ = "2026-11-23 10:00:00"
 
 
 def connect(ctx: HubContext, cluster: Any, **changes: Any) -> None:
-    """(Re)configure the 12345 system from the demo file, pointed at the cluster."""
-    item = next(i for i in demo_systems(cluster.urls) if i["key"] == SYSTEM)
-    item["settings"] = {**item.get("settings", {}), **changes.pop("settings", {})}
-    item.update(changes)
-    with ctx.db.session() as s:
-        ensure_default_mapping(ctx, s, upsert_system(ctx, s, item))
+    configure_system(ctx, cluster, SYSTEM, changes.pop("settings", {}), **changes)
 
 
 @pytest.fixture
@@ -85,9 +78,7 @@ def visible_changes(cluster: Any) -> int:
 
 
 def set_faults(cluster: Any, **faults: Any) -> None:
-    url = f"{cluster.control_urls[SYSTEM]}/_sandbox/faults"
-    answer = requests.put(url, json=faults, timeout=5) if faults else requests.delete(url, timeout=5)
-    assert answer.status_code == 200
+    put_faults(cluster, SYSTEM, **faults)
 
 
 # ----- the hub side -------------------------------------------------------------------------------

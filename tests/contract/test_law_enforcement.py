@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 
 from hub.context import HubContext
 from hub.models import InboundEvent, InboundStatus, SyncLog, Ticket, TicketReference
-from hub.services.mapping_versions import ensure_default_mapping
 from hub.services.systems import upsert_system
 from hub.workers.poller import poll_once
 from tests.conftest import demo_systems
+from tests.support.contract import configure_system, put_faults
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -47,10 +47,7 @@ class FakeClock:
 
 
 def connect(ctx: HubContext, cluster: Any, **settings: Any) -> None:
-    item = next(i for i in demo_systems(cluster.urls) if i["key"] == SYSTEM)
-    item["settings"] = {**(item.get("settings") or {}), **settings}
-    with ctx.db.session() as s:
-        ensure_default_mapping(ctx, s, upsert_system(ctx, s, item))
+    configure_system(ctx, cluster, SYSTEM, settings)
 
 
 @pytest.fixture
@@ -91,9 +88,7 @@ def advance(cluster: Any, clue_no: str, status: str | None = None, **details: st
 
 
 def set_faults(cluster: Any, **faults: Any) -> None:
-    url = f"{cluster.control_urls[SYSTEM]}/_sandbox/faults"
-    answer = requests.put(url, json=faults, timeout=5) if faults else requests.delete(url, timeout=5)
-    assert answer.status_code == 200
+    put_faults(cluster, SYSTEM, **faults)
 
 
 def between_calls(cluster: Any, action: Callable[[int], None]) -> None:

@@ -19,13 +19,11 @@ from sqlalchemy import func, select
 from hub.context import HubContext
 from hub.models import Case, InboundEvent, SyncLog, Ticket
 from hub.services.inbox import Inbox
-from hub.services.mapping_versions import ensure_default_mapping
-from hub.services.systems import upsert_system
 from hub.workers.poller import poll_once
 from mappings import DEFAULTS_DIR
 from sandbox import police_patrol_state
 from sandbox.police_patrol import signature
-from tests.conftest import demo_systems
+from tests.support.contract import configure_system, put_faults
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,11 +39,7 @@ CANONICAL = {"01": "REPORTED", "02": "DISPATCHED", "03": "IN_PROGRESS", "04": "I
 
 
 def connect(ctx: HubContext, cluster: Any, **settings: Any) -> None:
-    """(Re)configure the police system from the demo file, pointed at the cluster."""
-    item = next(i for i in demo_systems(cluster.urls) if i["key"] == SYSTEM)
-    item["settings"] = {**item.get("settings", {}), "reconcile_interval_s": 0, **settings}
-    with ctx.db.session() as s:
-        ensure_default_mapping(ctx, s, upsert_system(ctx, s, item))
+    configure_system(ctx, cluster, SYSTEM, {"reconcile_interval_s": 0, **settings})
 
 
 @pytest.fixture
@@ -93,9 +87,7 @@ def deliver(cluster: Any, *, copies: int = 1, within_s: float = 15) -> None:
 
 
 def set_faults(cluster: Any, **faults: Any) -> None:
-    url = f"{cluster.control_urls[SYSTEM]}/_sandbox/faults"
-    answer = requests.put(url, json=faults, timeout=5) if faults else requests.delete(url, timeout=5)
-    assert answer.status_code == 200
+    put_faults(cluster, SYSTEM, **faults)
 
 
 def signed(body: bytes, *, secret: str = SECRET, age_s: int = 0) -> dict[str, str]:

@@ -75,8 +75,9 @@ def run_demo(port: int = 8000, sandbox_port: int = 9101, rate: float = 6.0) -> i
     signal.signal(signal.SIGTERM, _terminate)
     try:
         subprocess.run([*hub_cmd, "--log-level", "WARNING", "db", "upgrade"], env=env, check=True)
+        # a burst at start so every system has records within the first poll, then steady traffic
         spawn([sys.executable, "-m", "sandbox.run", "--base-port", str(sandbox_port), "--traffic",
-               "--rate", str(rate), "--time-scale", "60",
+               "--burst", "12", "--rate", str(rate), "--time-scale", "60",
                "--police-webhook", f"http://127.0.0.1:{port}/hooks/police_patrol"])
         if not _wait_http(f"http://127.0.0.1:{sandbox_port + 1}/_sandbox/faults"):
             print("sandbox did not start", file=sys.stderr)

@@ -195,6 +195,28 @@ def inbound_replay(system: str | None, ids: tuple[int, ...]) -> None:
     click.echo(json.dumps(replay_quarantined(_ctx(), ids=list(ids) or None, system_key=system)))
 
 
+@main.group()
+def dedup() -> None:
+    """Cross-system deduplication tools."""
+
+
+@dedup.command("eval")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="canonical ticket JSONL (docs/dedup-jsonl.md) with a cluster field")
+@click.option("--database", default=None, help="store to replay into (default: a throwaway SQLite file)")
+def dedup_eval(input_path: Path, database: str | None) -> None:
+    """Replay tickets in time order through the real engine; print pairwise and B-cubed scores."""
+    from hub.evaluation.replay import EvalInputError, read_jsonl, replay
+
+    logging.getLogger("hub").setLevel(logging.WARNING)
+    try:
+        report = replay(read_jsonl(input_path), database_url=database)
+    except EvalInputError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in report.lines():
+        click.echo(line)
+
+
 @main.command()
 @click.option("--port", default=8000, show_default=True)
 @click.option("--sandbox-port", default=9101, show_default=True)

@@ -1,0 +1,1 @@
+"""Dedup evaluation: replay canonical ticket JSONL through the real engine and score it."""

@@ -22,8 +22,10 @@ def _ctx() -> HubContext:
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    numeric = getattr(logging, level.upper(), logging.INFO)
+    logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every plugin it sets up at INFO; only its warnings matter to an operator
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
 
 
 def _stop_event() -> threading.Event:

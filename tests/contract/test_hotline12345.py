@@ -15,12 +15,19 @@ import requests
 from sqlalchemy import delete, func, select
 
 from hub.context import HubContext
-from hub.models import Case, InboundEvent, PollCursor, SyncLog, Ticket, TicketReference
+from hub.models import Case, PollCursor, SyncLog, Ticket, TicketReference
 from hub.services.inbox import Inbox
 from hub.workers.poller import poll_once
 from mappings import DEFAULTS_DIR
 from sandbox import hotline12345_store
-from tests.support.contract import configure_system, put_faults
+from tests.support.contract import (
+    case_count,
+    configure_system,
+    held_tickets,
+    inbound_rows,
+    put_faults,
+    sync_failures,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -98,28 +105,11 @@ def _last_poll_ok(ctx: HubContext) -> bool:
 
 
 def tickets(ctx: HubContext) -> dict[str, dict[str, Any]]:
-    with ctx.db.read_session() as s:
-        rows = s.scalars(select(Ticket).where(Ticket.system_key == SYSTEM))
-        return {t.external_id: {"seq": t.seq, "status": t.status, "status_code": t.status_code,
-                                "category": t.category, "case_id": t.case_id} for t in rows}
+    return held_tickets(ctx, SYSTEM)
 
 
 def inbound(ctx: HubContext) -> list[tuple[str, str, str]]:
-    with ctx.db.read_session() as s:
-        rows = s.scalars(select(InboundEvent).where(InboundEvent.system_key == SYSTEM)
-                         .order_by(InboundEvent.id))
-        return [(e.event_id, e.status, e.error_reason) for e in rows]
-
-
-def case_count(ctx: HubContext) -> int:
-    with ctx.db.read_session() as s:
-        return s.scalar(select(func.count(Case.id))) or 0
-
-
-def sync_failures(ctx: HubContext) -> list[tuple[str, str]]:
-    with ctx.db.read_session() as s:
-        rows = s.scalars(select(SyncLog).where(SyncLog.system_key == SYSTEM, SyncLog.ok.is_(False)))
-        return [(r.error_kind, r.detail) for r in rows]
+    return inbound_rows(ctx, SYSTEM)
 
 
 def forget_cursor(ctx: HubContext) -> None:
@@ -227,7 +217,7 @@ def test_transient_faults_lose_nothing(hub_ctx: HubContext, hotline: Any) -> Non
     connect(hub_ctx, hotline, settings={"timeout_s": 0.2})
     poll_once(hub_ctx, SYSTEM)
 
-    failures = sync_failures(hub_ctx)
+    failures = sync_failures(hub_ctx, SYSTEM)
     assert {kind for kind, _ in failures} == {"transient"}
     details = " ".join(detail for _, detail in failures)
     for sign in ("429", "502", "5000", "timed out"):
@@ -246,7 +236,7 @@ def test_refused_credentials_store_nothing_until_fixed(hub_ctx: HubContext, hotl
     take_call(hotline, wtfl="0402")
     connect(hub_ctx, hotline, credentials={"app_key": APP_KEY, "app_secret": "not-the-secret-0001"})
     poll_once(hub_ctx, SYSTEM)
-    assert sync_failures(hub_ctx)[-1][0] == "permanent" and "4010" in sync_failures(hub_ctx)[-1][1]
+    assert sync_failures(hub_ctx, SYSTEM)[-1][0] == "permanent" and "4010" in sync_failures(hub_ctx, SYSTEM)[-1][1]
     assert inbound(hub_ctx) == [] and Inbox(hub_ctx, SYSTEM).get("feed") is None
     answer = client.post(f"/api/v1/systems/{SYSTEM}/test-connection", headers=admin_headers)
     assert answer.status_code == 200 and answer.get_json()["ok"] is False

@@ -14,14 +14,20 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from hub.context import HubContext
-from hub.models import InboundEvent, InboundStatus, SyncLog, Ticket, TicketReference
+from hub.models import InboundEvent, InboundStatus, SyncLog, TicketReference
 from hub.services.systems import upsert_system
 from hub.workers.poller import poll_once
 from tests.conftest import demo_systems
-from tests.support.contract import configure_system, put_faults
+from tests.support.contract import (
+    configure_system,
+    held_tickets,
+    inbound_rows,
+    put_faults,
+    sync_failures,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -122,23 +128,15 @@ def last_poll_ok(ctx: HubContext) -> bool:
 
 
 def failures(ctx: HubContext) -> list[tuple[str, str]]:
-    with ctx.db.read_session() as s:
-        rows = s.scalars(select(SyncLog).where(SyncLog.system_key == SYSTEM, SyncLog.ok.is_(False)))
-        return [(r.error_kind, r.detail) for r in rows]
+    return sync_failures(ctx, SYSTEM)
 
 
 def tickets(ctx: HubContext) -> dict[str, dict[str, Any]]:
-    with ctx.db.read_session() as s:
-        rows = s.scalars(select(Ticket).where(Ticket.system_key == SYSTEM))
-        return {t.external_id: {"seq": t.seq, "status": t.status, "status_code": t.status_code,
-                                "category": t.category, "description": t.description, "address": t.address,
-                                "case_id": t.case_id, "raw": t.raw_payload,
-                                "aliases": sorted((a.kind, a.value) for a in t.aliases)} for t in rows}
+    return held_tickets(ctx, SYSTEM)
 
 
 def inbound_count(ctx: HubContext) -> int:
-    with ctx.db.read_session() as s:
-        return s.scalar(select(func.count(InboundEvent.id)).where(InboundEvent.system_key == SYSTEM)) or 0
+    return len(inbound_rows(ctx, SYSTEM))
 
 
 def assert_converged(ctx: HubContext, cluster: Any) -> None:

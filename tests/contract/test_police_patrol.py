@@ -14,16 +14,23 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from hub.context import HubContext
-from hub.models import Case, InboundEvent, SyncLog, Ticket
+from hub.models import InboundEvent
 from hub.services.inbox import Inbox
 from hub.workers.poller import poll_once
 from mappings import DEFAULTS_DIR
 from sandbox import police_patrol_state
 from sandbox.police_patrol import signature
-from tests.support.contract import configure_system, put_faults
+from tests.support.contract import (
+    case_count,
+    configure_system,
+    held_tickets,
+    inbound_rows,
+    put_faults,
+    sync_failures,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -107,28 +114,11 @@ def event_body(cluster: Any, jjdbh: str, **changes: Any) -> bytes:
 
 
 def tickets(ctx: HubContext) -> dict[str, dict[str, Any]]:
-    with ctx.db.read_session() as s:
-        rows = s.scalars(select(Ticket).where(Ticket.system_key == SYSTEM))
-        return {t.external_id: {"seq": t.seq, "status": t.status, "status_code": t.status_code,
-                                "category": t.category, "case_id": t.case_id} for t in rows}
+    return held_tickets(ctx, SYSTEM)
 
 
 def inbound(ctx: HubContext) -> list[tuple[str, str, str]]:
-    with ctx.db.read_session() as s:
-        rows = s.scalars(select(InboundEvent).where(InboundEvent.system_key == SYSTEM)
-                         .order_by(InboundEvent.id))
-        return [(e.event_id, e.status, e.error_reason) for e in rows]
-
-
-def case_count(ctx: HubContext) -> int:
-    with ctx.db.read_session() as s:
-        return s.scalar(select(func.count(Case.id))) or 0
-
-
-def sync_failures(ctx: HubContext) -> list[tuple[str, str]]:
-    with ctx.db.read_session() as s:
-        rows = s.scalars(select(SyncLog).where(SyncLog.system_key == SYSTEM, SyncLog.ok.is_(False)))
-        return [(r.error_kind, r.detail) for r in rows]
+    return inbound_rows(ctx, SYSTEM)
 
 
 def assert_converged(ctx: HubContext, cluster: Any) -> None:
@@ -198,7 +188,7 @@ def test_duplicated_and_reversed_deliveries_change_nothing(hub_ctx: HubContext, 
     Inbox(hub_ctx, SYSTEM).set_cursor("gxsj", "2026-01-01T00:00:00+08:00")  # and from long ago
     poll_once(hub_ctx, SYSTEM)
     assert (tickets(hub_ctx), inbound(hub_ctx), case_count(hub_ctx)) == before
-    assert sync_failures(hub_ctx) == []
+    assert sync_failures(hub_ctx, SYSTEM) == []
 
 
 def test_missed_pushes_are_reconciled_and_late_ones_are_stale(hub_ctx: HubContext, police: Any,
@@ -238,7 +228,7 @@ def test_reconciliation_survives_transient_faults(hub_ctx: HubContext, police: A
     poll_once(hub_ctx, SYSTEM)  # 429
     assert set(tickets(hub_ctx)) == {first}
 
-    failures = sync_failures(hub_ctx)
+    failures = sync_failures(hub_ctx, SYSTEM)
     assert [kind for kind, _ in failures] == ["transient"] * 3
     for detail, sign in zip([d for _, d in failures], ("502", "timed out", "429"), strict=True):
         assert sign in detail

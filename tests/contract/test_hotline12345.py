@@ -18,9 +18,10 @@ from hub.context import HubContext
 from hub.models import Case, PollCursor, SyncLog, Ticket, TicketReference
 from hub.services.inbox import Inbox
 from hub.workers.poller import poll_once
-from mappings import DEFAULTS_DIR
 from sandbox import hotline12345_store
 from tests.support.contract import (
+    add_code_and_replay,
+    assert_quarantined_for_code,
     case_count,
     configure_system,
     held_tickets,
@@ -306,23 +307,11 @@ def test_unknown_category_waits_in_quarantine_until_the_mapping_is_fixed(
     poll_until_done(hub_ctx)
     assert set(tickets(hub_ctx)) == {known}
 
-    listed = client.get(f"/api/v1/inbound-events?status=quarantined&system={SYSTEM}", headers=admin_headers)
-    assert listed.status_code == 200
-    items = listed.get_json()["items"]
-    assert sorted(i["event_id"] for i in items) == [f"{gdbh}@2", f"{gdbh}@3"]
-    assert all(i["error_kind"] == "mapping" and "category" in i["error_reason"] and "1001" in i["error_reason"]
-               for i in items)
-
-    document = (DEFAULTS_DIR / f"{SYSTEM}.yaml").read_text(encoding="utf-8")
-    known_line = '    "0901": policy_inquiry'
-    fixed = document.replace(known_line, f'{known_line}\n    "1001": illegal_parking_bike', 1)
-    fixed = fixed.replace('"0801", "0901"]', '"0801", "0901", "1001"]', 1)
-    assert fixed.count('"1001"') == 2
-    created = client.post(f"/api/v1/systems/{SYSTEM}/mappings", headers=admin_headers,
-                          json={"document": fixed, "comment": "新增分类 1001 共享单车乱停放", "activate": True})
-    assert created.status_code == 201, created.get_data(as_text=True)
-    replayed = client.post("/api/v1/inbound-events/replay", headers=admin_headers, json={"system": SYSTEM})
-    assert replayed.status_code == 200 and replayed.get_json()["counts"] == {"processed": 2}
+    assert_quarantined_for_code(client, admin_headers, SYSTEM, [f"{gdbh}@2", f"{gdbh}@3"], "1001")
+    add_code_and_replay(client, admin_headers, SYSTEM, after_line='    "0901": policy_inquiry',
+                        new_line='    "1001": illegal_parking_bike',
+                        vocabulary=('"0801", "0901"]', '"0801", "0901", "1001"]'),
+                        code='"1001"', comment="新增分类 1001 共享单车乱停放", replayed=2)
 
     held = tickets(hub_ctx)
     assert (held[gdbh]["seq"], held[gdbh]["status"], held[gdbh]["category"]) == (

@@ -20,10 +20,11 @@ from hub.context import HubContext
 from hub.models import InboundEvent
 from hub.services.inbox import Inbox
 from hub.workers.poller import poll_once
-from mappings import DEFAULTS_DIR
 from sandbox import police_patrol_state
 from sandbox.police_patrol import signature
 from tests.support.contract import (
+    add_code_and_replay,
+    assert_quarantined_for_code,
     case_count,
     configure_system,
     held_tickets,
@@ -292,22 +293,11 @@ def test_unknown_category_waits_in_quarantine_until_the_mapping_is_fixed(
     deliver(police)  # stored (200): the push was fine, the mapping is not
     assert set(tickets(hub_ctx)) == {known}
 
-    listed = client.get(f"/api/v1/inbound-events?status=quarantined&system={SYSTEM}", headers=admin_headers)
-    items = listed.get_json()["items"]
-    assert sorted(i["event_id"] for i in items) == [f"{jjdbh}@1", f"{jjdbh}@2"]
-    assert all(i["error_kind"] == "mapping" and "category" in i["error_reason"] and "LD10" in i["error_reason"]
-               for i in items)
-
-    document = (DEFAULTS_DIR / f"{SYSTEM}.yaml").read_text(encoding="utf-8")
-    known_line = "    LD09: ground_lock"
-    fixed = document.replace(known_line, f"{known_line}\n    LD10: construction_road_occupation", 1)
-    fixed = fixed.replace("LD08, LD09]", "LD08, LD09, LD10]", 1)
-    assert fixed.count("LD10") == 2
-    created = client.post(f"/api/v1/systems/{SYSTEM}/mappings", headers=admin_headers,
-                          json={"document": fixed, "comment": "新增联动类别 LD10 施工占道", "activate": True})
-    assert created.status_code == 201, created.get_data(as_text=True)
-    replayed = client.post("/api/v1/inbound-events/replay", headers=admin_headers, json={"system": SYSTEM})
-    assert replayed.status_code == 200 and replayed.get_json()["counts"] == {"processed": 2}
+    assert_quarantined_for_code(client, admin_headers, SYSTEM, [f"{jjdbh}@1", f"{jjdbh}@2"], "LD10")
+    add_code_and_replay(client, admin_headers, SYSTEM, after_line="    LD09: ground_lock",
+                        new_line="    LD10: construction_road_occupation",
+                        vocabulary=("LD08, LD09]", "LD08, LD09, LD10]"), code="LD10",
+                        comment="新增联动类别 LD10 施工占道", replayed=2)
 
     held = tickets(hub_ctx)
     assert (held[jjdbh]["seq"], held[jjdbh]["status"], held[jjdbh]["category"]) == (

@@ -11,6 +11,7 @@ from hub.context import HubContext
 from hub.models import Case, InboundEvent, SyncLog, Ticket
 from hub.services.mapping_versions import ensure_default_mapping
 from hub.services.systems import upsert_system
+from mappings import DEFAULTS_DIR
 from tests.conftest import demo_systems
 
 
@@ -59,3 +60,28 @@ def sync_failures(ctx: HubContext, key: str) -> list[tuple[str, str]]:
     with ctx.db.read_session() as s:
         rows = s.scalars(select(SyncLog).where(SyncLog.system_key == key, SyncLog.ok.is_(False)))
         return [(r.error_kind, r.detail) for r in rows]
+
+
+def assert_quarantined_for_code(client: Any, headers: dict[str, str], key: str, event_ids: list[str],
+                                code: str) -> None:
+    """The API lists exactly these events of ``key`` as quarantined by a mapping error on ``code``."""
+    listed = client.get(f"/api/v1/inbound-events?status=quarantined&system={key}", headers=headers)
+    assert listed.status_code == 200
+    items = listed.get_json()["items"]
+    assert sorted(i["event_id"] for i in items) == sorted(event_ids)
+    assert all(i["error_kind"] == "mapping" and "category" in i["error_reason"] and code in i["error_reason"]
+               for i in items)
+
+
+def add_code_and_replay(client: Any, headers: dict[str, str], key: str, *, after_line: str, new_line: str,
+                        vocabulary: tuple[str, str], code: str, comment: str, replayed: int) -> None:
+    """As an admin would: add ``new_line`` to the default mapping's category table and ``code``
+    to its vocabulary, activate it as a new version, then replay the system's quarantine."""
+    document = (DEFAULTS_DIR / f"{key}.yaml").read_text(encoding="utf-8")
+    fixed = document.replace(after_line, f"{after_line}\n{new_line}", 1).replace(*vocabulary, 1)
+    assert fixed.count(code) == document.count(code) + 2
+    created = client.post(f"/api/v1/systems/{key}/mappings", headers=headers,
+                          json={"document": fixed, "comment": comment, "activate": True})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    answer = client.post("/api/v1/inbound-events/replay", headers=headers, json={"system": key})
+    assert answer.status_code == 200 and answer.get_json()["counts"] == {"processed": replayed}

@@ -206,17 +206,57 @@ def dedup() -> None:
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="canonical ticket JSONL (docs/dedup-jsonl.md) with a cluster field")
 @click.option("--database", default=None, help="store to replay into (default: a throwaway SQLite file)")
-def dedup_eval(input_path: Path, database: str | None) -> None:
+@click.option("--model", "model_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="dedup model YAML (default: GRIDHUB_DEDUP_MODEL or the shipped model)")
+@click.option("--explicit-only", is_flag=True, help="baseline: explicit cross-references only, no similarity")
+def dedup_eval(input_path: Path, database: str | None, model_path: Path | None, explicit_only: bool) -> None:
     """Replay tickets in time order through the real engine; print pairwise and B-cubed scores."""
     from hub.evaluation.replay import EvalInputError, read_jsonl, replay
 
     logging.getLogger("hub").setLevel(logging.WARNING)
     try:
-        report = replay(read_jsonl(input_path), database_url=database)
+        report = replay(read_jsonl(input_path), database_url=database, model_path=model_path,
+                        explicit_only=explicit_only)
     except EvalInputError as exc:
         raise click.ClickException(str(exc)) from exc
     for line in report.lines():
         click.echo(line)
+
+
+@dedup.command("train")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="labelled canonical ticket JSONL (docs/dedup-jsonl.md, with cluster)")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="where to write the model YAML (use it with GRIDHUB_DEDUP_MODEL)")
+@click.option("--precision", default=0.99, show_default=True, help="target precision of automatic links")
+@click.option("--review-share", default=0.04, show_default=True, help="largest share of tickets sent to review")
+def dedup_train(input_path: Path, out_path: Path, precision: float, review_share: float) -> None:
+    """Learn windows, feature weights and thresholds from labelled tickets."""
+    from hub.crypto import SecretBox, generate_key
+    from hub.dedup.model import load_model
+    from hub.dedup.train import link_precision, train
+    from hub.evaluation.metrics import bcubed
+    from hub.evaluation.replay import EvalInputError, read_jsonl
+    from mappings import load_taxonomy
+
+    try:
+        rows = read_jsonl(input_path)
+    except EvalInputError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not rows or any(not r.get("cluster") for r in rows):
+        raise click.ClickException("every line needs a cluster label to train on")
+    hasher = SecretBox(generate_key()).keyed_hash  # phones only need to compare equal within this run
+    model, result, data = train(rows, load_taxonomy(), hasher, base=load_model(), precision=precision,
+                                review_share=review_share, version=f"trained:{input_path.name}")
+    model.save(out_path, header=f"# trained by `hub dedup train --input {input_path.name}` on {len(rows)} tickets")
+    scores = bcubed(result.predicted, {d.key: d.cluster for d in data})
+    link_p, links = link_precision(result)
+    click.echo(f"model written to {out_path}")
+    click.echo(f"on the training data: auto-link precision {link_p:.4f} ({links} links), "
+               f"review share {result.share('review'):.3f}, B-cubed P {scores.precision:.4f} "
+               f"R {scores.recall:.4f} F1 {scores.f1:.4f}")
+    click.echo(f"thresholds: default auto {model.default_thresholds.auto} review {model.default_thresholds.review}"
+               + "".join(f"; {g} auto {t.auto}" for g, t in sorted(model.thresholds.items())))
 
 
 @main.command()

@@ -24,6 +24,8 @@ class HubConfig:
     public_url: str = "http://127.0.0.1:8000"
     # Worker sweep: re-queue pending inbound events older than this (a lost message).
     sweep_after_s: int = 30
+    # a trained dedup model (``hub dedup train --out``); empty: the shipped default
+    dedup_model: str = ""
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -47,6 +49,7 @@ class HubConfig:
             blocked_plugins=tuple(p for p in env.get("GRIDHUB_BLOCKED_PLUGINS", "").split(",") if p),
             public_url=env.get("GRIDHUB_PUBLIC_URL", "http://127.0.0.1:8000"),
             sweep_after_s=int(env.get("GRIDHUB_SWEEP_AFTER_S", "30")),
+            dedup_model=env.get("GRIDHUB_DEDUP_MODEL", ""),
         )
         if overrides:
             names = {f.name for f in fields(cls)}

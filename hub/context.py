@@ -16,6 +16,9 @@ from hub.plugin.manager import build_plugin_manager, build_registry
 
 log = logging.getLogger(__name__)
 
+# the streaming dedup matcher registers under this name; blocking it leaves explicit references only
+DEDUP_PLUGIN = "gridhub.dedup"
+
 
 @dataclass
 class HubContext:
@@ -25,6 +28,7 @@ class HubContext:
     registry: SystemTypeRegistry
     box: SecretBox
     bus: Any = None  # hub.workers.bus.Bus, set by build_context
+    dedup: Any = None  # hub.dedup.engine.DedupEngine, unless the "gridhub.dedup" plugin is blocked
     cache: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -45,4 +49,14 @@ def build_context(config: HubConfig, extra_plugins: tuple[Any, ...] = ()) -> Hub
     ctx = HubContext(config=config, db=Database(config.database_url), pm=pm, registry=registry,
                      box=SecretBox(config.secret_key))
     ctx.bus = Bus(config.broker_url, config.var_path)
+    if DEDUP_PLUGIN not in config.blocked_plugins:
+        from pathlib import Path
+
+        from hub.dedup.engine import DedupEngine
+        from hub.dedup.model import load_model
+        from mappings import load_taxonomy
+
+        model = load_model(Path(config.dedup_model) if config.dedup_model else None)
+        ctx.dedup = DedupEngine(model, load_taxonomy(), ctx.box.keyed_hash)
+        pm.register(ctx.dedup, name=DEDUP_PLUGIN)
     return ctx

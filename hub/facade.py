@@ -246,13 +246,19 @@ class CaseView:
 
 @dataclass(frozen=True)
 class MatchDecision:
-    """A matcher's answer: link the ticket to ``case_id`` (why, with what confidence)."""
+    """A matcher's answer: link the ticket to ``case_id`` (why, with what confidence).
+
+    ``action`` other than ``link`` means "open a new case, and remember why": ``review`` (a
+    person should decide about ``candidate_case_id``), ``recurrence`` (the incident recurs at
+    the closed ``candidate_case_id``) or ``new``; ``case_id`` is then ignored."""
 
     case_id: int
     reason: str
     score: float = 1.0
     matcher: str = ""
     detail: Mapping[str, Any] = field(default_factory=dict)
+    action: str = "link"
+    candidate_case_id: int | None = None
 
 
 class CaseFinder(Protocol):

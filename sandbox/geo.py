@@ -233,9 +233,13 @@ class Spot:
 
 
 def random_spot(rng: random.Random, kind: PlaceKind | None = None) -> Spot:
-    """Pick a road house number or a compound building; a few metres off the reference line."""
+    """Pick a road house number or a compound building; a few metres off the reference line.
+
+    Every house number and every building is equally likely (a place is weighted by its size):
+    a four-building compound does not collect as many incidents as a forty-building one."""
     candidates = [p for p in PLACES if kind is None or p.kind == kind]
-    place = rng.choice(candidates)
+    sizes = [max(1, p.buildings) if p.kind == "compound" else p.numbers[1] - p.numbers[0] + 1 for p in candidates]
+    place = rng.choices(candidates, weights=sizes)[0]
     if place.kind == "road":
         number = rng.randint(*place.numbers)
         lng, lat = jitter(*place.point(number), 12.0, rng)

@@ -31,6 +31,11 @@ from sandbox.traffic_reports import phone_number
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 DEFAULT_START = datetime(2026, 11, 2, 8, tzinfo=SHANGHAI)
+# 20,000 tickets over 180 days is ~110 tickets a day for the 斜土路/枫林路 area (~3 km²), about twice
+# what a 街道 of that size files through all channels. Over 14 days (16× too dense) the same house
+# number or building saw several *unrelated* incidents of one kind inside a week, which no
+# information in a ticket can tell apart; the deliberate traps below are played at any density.
+DEFAULT_DAYS = 180
 
 # Hours over which one incident's reports arrive (parking: hours; garbage: days; 违建: weeks).
 SPREAD_H: dict[str, float] = {
@@ -181,12 +186,12 @@ def _spot_down_the_road(spot: geo.Spot, rng: random.Random) -> geo.Spot | None:
 # --- public API --------------------------------------------------------------------------------
 
 def generate(n_tickets: int = 20000, seed: int = 1, start: datetime = DEFAULT_START,
-             days: int = 14) -> list[dict[str, Any]]:
+             days: int | None = None) -> list[dict[str, Any]]:
     """Canonical tickets (docs/dedup-jsonl.md) with ground-truth ``cluster``; deterministic per seed.
 
     Exactly ``n_tickets`` tickets, sorted by ``reported_at``; ``refs`` point at tickets in the list.
     """
-    sc = _Scenario(seed, start, days)
+    sc = _Scenario(seed, start, DEFAULT_DAYS if days is None else days)
     rng = sc.rng
     queue: list[Incident] = []
     while len(sc.drafts) < n_tickets:
@@ -266,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output JSONL path")
     parser.add_argument("--tickets", type=int, default=20000, help="number of tickets (default 20000)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--days", type=int, default=14, help="days over which incidents start (default 14)")
+    parser.add_argument("--days", type=int, default=DEFAULT_DAYS,
+                        help=f"days over which incidents start (default {DEFAULT_DAYS})")
     args = parser.parse_args(argv)
     tickets = generate(args.tickets, args.seed, days=args.days)
     write_jsonl(tickets, args.out)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
@@ -21,6 +22,11 @@ from hub.context import HubContext, build_context
 from hub.crypto import generate_key
 from hub.migrate import upgrade
 from hub.models import Base
+
+# Property tests check behaviour, not speed: on a busy 2-core machine a first call that builds
+# pyproj's transformer or jieba's dictionary easily exceeds hypothesis' 200 ms default deadline.
+settings.register_profile("gridhub", deadline=None)
+settings.load_profile("gridhub")
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DB = os.environ.get("GRIDHUB_TEST_DATABASE_URL", "")

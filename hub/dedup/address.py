@@ -28,6 +28,7 @@ _ROAD = re.compile(rf"(?P<road>[{_HAN}]{{1,10}}?(?:大道|公路|路|大街|街)
 # After a road: optional lane (弄) and house number (号, but not 号楼 which is a building).
 _ROAD_NUMBER = re.compile(r"^(?:(?P<lane>\d+)弄(?:(?P<sub>\d+)号(?!楼))?|(?P<number>\d+)号(?!楼))")
 _COMPOUND = re.compile(rf"(?P<compound>[{_HAN}]{{1,10}}?(?:新村|花园|公寓|小区|村|苑|城|坊|里))(?:小区)?")
+_ROAD_NAMED_COMPOUND = re.compile(rf"^[{_HAN}]{{0,4}}?(?:新村|花园|公寓|小区|苑)")
 _BUILDING = re.compile(r"(?P<building>\d+)(?:号楼|号|栋|幢|座)")
 _LEADING_NOISE = re.compile(rf"^(?:位于|靠近|近|在)(?=[{_HAN}])")
 _CN_DIGITS = {c: str(i) for i, c in enumerate("零一二三四五六七八九")}
@@ -93,6 +94,11 @@ def normalize_address(text: str | None) -> Address:
     road: str | None = None
     number: str | None = None
     road_match = _ROAD.search(rest)
+    named = _ROAD_NAMED_COMPOUND.match(rest[road_match.end():]) if road_match is not None else None
+    if road_match is not None and named is not None:
+        # 中山南二路小区, 小木桥路馨苑: a compound named after its road, not a road address
+        rest = rest[: road_match.start()] + "\0" + road_match.group("road") + rest[road_match.end():]
+        road_match = None
     if road_match is not None:
         road = road_match.group("road")
         tail = rest[road_match.end():]
@@ -116,6 +122,27 @@ def normalize_address(text: str | None) -> Address:
     elif road:
         level = "road"
     return Address(district, street, road, number, compound, building, level)
+
+
+def complete_address(address: Address, text: str | None) -> Address:
+    """Fill a missing house number or building from free text that names the same road or
+    compound: callers say "日晖四村19号楼路边" in the description while the operator typed
+    only "日晖四村内" as the address. Only details anchored on the address's own road or
+    compound are taken, so a second place mentioned in passing changes nothing."""
+    if not text or address.level == "none":
+        return address
+    clean = _clean(text)
+    if address.compound and not address.building:
+        match = re.search(re.escape(address.compound) + r"(?:小区)?(\d+)(?:号楼|栋|幢|座|号)", clean)
+        if match is not None:
+            return Address(address.district, address.street, address.road, address.number,
+                           address.compound, match.group(1), address.level)
+    if address.road and not address.number and not address.compound:
+        match = re.search(re.escape(address.road) + r"(\d+)号(?!楼)", clean)
+        if match is not None:
+            return Address(address.district, address.street, address.road, match.group(1),
+                           None, None, "number")
+    return address
 
 
 def _leading_int(number: str | None) -> int | None:

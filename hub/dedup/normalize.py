@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hub.crypto import normalize_phone
-from hub.dedup.address import Address, normalize_address
+from hub.dedup.address import Address, complete_address, normalize_address
 from hub.dedup.location import CentroidDetector, assess_location, normalize_point
 from hub.dedup.text import tokenize
 from mappings.taxonomy import Taxonomy
@@ -100,7 +100,8 @@ def normalize(
     if not system or not external_id:
         raise ValueError("a ticket needs system and external_id")
     category = canonical_category(record, taxonomy)
-    address = normalize_address(str(record.get("address") or ""))
+    address = complete_address(normalize_address(str(record.get("address") or "")),
+                               f"{record.get('title') or ''} {record.get('description') or ''}")
     point = _point(record)
     if point is not None and centroids is not None:
         centroids.observe(point[0], point[1], address.key or f"{system}:{external_id}")

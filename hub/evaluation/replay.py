@@ -8,21 +8,21 @@ import json
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub.config import HubConfig
-from hub.context import HubContext, build_context
+from hub.context import DEDUP_PLUGIN, HubContext, build_context
 from hub.crypto import generate_key
 from hub.evaluation.metrics import Scores, bcubed, pairwise
 from hub.evaluation.replay_source import SYSTEM_TYPE, ReplaySourcePlugin
 from hub.facade import RawRecord
 from hub.migrate import upgrade
-from hub.models import Ticket
+from hub.models import MatchRecord, Ticket
 from hub.services.inbox import Inbox
 from hub.services.mapping_versions import ensure_default_mapping
 from hub.services.systems import upsert_system
@@ -31,6 +31,7 @@ from mappings.datum import to_wgs84
 
 # a grid worker reports with the 12345 taxonomy (the short list of the reporting page)
 CROSSWALK_OF = {"grid": "hotline12345"}
+BATCH = 100  # records per inbox call, like a poll page
 
 
 class EvalInputError(ValueError):
@@ -46,6 +47,20 @@ class EvalReport:
     bcubed: Scores
     seconds: float
     linked: int
+    decisions: dict[str, int] = field(default_factory=dict)
+    wrong_auto_links: int = 0
+
+    @property
+    def auto_links(self) -> int:
+        return self.decisions.get("link", 0)
+
+    @property
+    def auto_link_precision(self) -> float:
+        return 1 - self.wrong_auto_links / self.auto_links if self.auto_links else 1.0
+
+    @property
+    def review_share(self) -> float:
+        return self.decisions.get("review", 0) / self.tickets if self.tickets else 0.0
 
     def lines(self) -> list[str]:
         per_ticket_ms = 1000 * self.seconds / self.tickets if self.tickets else 0.0
@@ -55,6 +70,8 @@ class EvalReport:
             f"{'metric':<10} {'precision':>9} {'recall':>9} {'F1':>9}",
             *(f"{name:<10} {s.precision:>9.4f} {s.recall:>9.4f} {s.f1:>9.4f}"
               for name, s in (("pairwise", self.pairwise), ("B-cubed", self.bcubed))),
+            f"decisions {dict(sorted(self.decisions.items()))}; automatic similarity links "
+            f"{self.auto_links}, precision {self.auto_link_precision:.4f}; review share {self.review_share:.3%}",
             f"replay {self.seconds:.1f}s, {per_ticket_ms:.2f} ms/ticket, "
             f"{self.tickets / self.seconds if self.seconds else 0:.0f} tickets/s",
         ]
@@ -117,11 +134,14 @@ class _Store:
     inbox: Inbox
 
 
-def _store(workdir: Path, database_url: str | None, extra_plugins: tuple[Any, ...]) -> _Store:
+def _store(workdir: Path, database_url: str | None, extra_plugins: tuple[Any, ...],
+           model_path: Path | None = None, explicit_only: bool = False) -> _Store:
     db_url = database_url or f"sqlite:///{workdir / 'eval.db'}"
     upgrade(db_url)
     config = HubConfig(database_url=db_url, broker_url="memory://", var_dir=str(workdir / "var"),
-                       secret_key=generate_key(), ingest_mode="inline")
+                       secret_key=generate_key(), ingest_mode="inline",
+                       dedup_model=str(model_path) if model_path else "",
+                       blocked_plugins=(DEDUP_PLUGIN,) if explicit_only else ())
     plugin = ReplaySourcePlugin(workdir / "replay_source.yaml")
     ctx = build_context(config, extra_plugins=(plugin, *extra_plugins))
     with ctx.db.session() as s:
@@ -131,27 +151,55 @@ def _store(workdir: Path, database_url: str | None, extra_plugins: tuple[Any, ..
 
 
 def replay(rows: Iterable[dict[str, Any]], *, database_url: str | None = None,
-           extra_plugins: tuple[Any, ...] = ()) -> EvalReport:
-    """Replay rows in ``reported_at`` order through a fresh store; score against ``cluster``."""
+           extra_plugins: tuple[Any, ...] = (), model_path: Path | None = None,
+           explicit_only: bool = False, batch: int = BATCH) -> EvalReport:
+    """Replay rows in ``reported_at`` order through a fresh store; score against ``cluster``.
+
+    Records are handed to the inbox ``batch`` at a time, as a poll page would be (one
+    transaction per page); ``explicit_only`` blocks the dedup matcher (the baseline)."""
     rows = list(rows)
     prepared = sorted((prepare(r, n) for n, r in enumerate(rows, 1)), key=lambda p: p["_sort"])
     truth = {f"{r['system']}:{r['external_id']}": str(r.get("cluster", "")) for r in rows}
     with tempfile.TemporaryDirectory(prefix="gridhub-eval-") as tmp:
-        store = _store(Path(tmp), database_url, extra_plugins)
+        store = _store(Path(tmp), database_url, extra_plugins, model_path, explicit_only)
         try:
             started = time.perf_counter()
+            page: list[RawRecord] = []
             for payload in _without_sort(prepared):
-                store.inbox.store(RawRecord(event_id=payload["id"], external_id=payload["id"],
-                                            raw=json.dumps(payload, ensure_ascii=False)))
+                page.append(RawRecord(event_id=payload["id"], external_id=payload["id"],
+                                      raw=json.dumps(payload, ensure_ascii=False)))
+                if len(page) >= batch:
+                    store.inbox.store_many(page)
+                    page = []
+            if page:
+                store.inbox.store_many(page)
             seconds = time.perf_counter() - started
             with store.ctx.db.read_session() as s:
                 predicted = {t.external_id: t.case_id for t in s.scalars(select(Ticket))}
+                decisions = {action: count for action, count in s.execute(
+                    select(MatchRecord.action, func.count()).group_by(MatchRecord.action))}
+                wrong_links = _wrong_auto_links(s, truth)
         finally:
             store.ctx.close()
     linked = len(predicted) - len(set(predicted.values()))
     return EvalReport(tickets=len(rows), clusters=len(set(truth.values())), cases=len(set(predicted.values())),
                       pairwise=pairwise(predicted, truth), bcubed=bcubed(predicted, truth),
-                      seconds=seconds, linked=linked)
+                      seconds=seconds, linked=linked, decisions=decisions, wrong_auto_links=wrong_links)
+
+
+def _wrong_auto_links(s: Any, truth: dict[str, str]) -> int:
+    """Automatic similarity links whose ticket shares no true cluster with the case it joined
+    (judged against the case as it stood when linked: its tickets of earlier decisions)."""
+    rows = s.execute(select(MatchRecord.id, MatchRecord.case_id, Ticket.external_id)
+                     .join(Ticket, Ticket.id == MatchRecord.ticket_id)
+                     .where(MatchRecord.action == "link", MatchRecord.matcher == "dedup")).all()
+    members: dict[int, set[str]] = {}
+    for _, case_id, external_id in s.execute(
+            select(MatchRecord.id, MatchRecord.case_id, Ticket.external_id)
+            .join(Ticket, Ticket.id == MatchRecord.ticket_id).order_by(MatchRecord.id)).all():
+        members.setdefault(case_id, set()).add(truth.get(external_id, ""))
+    return sum(1 for _, case_id, external_id in rows
+               if truth.get(external_id) and list(members.get(case_id, ())).count(truth[external_id]) == 0)
 
 
 def _without_sort(prepared: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from hub.models.base import Base, UTCDateTime, utcnow
 from hub.models.case import Case, CaseEvent
+from hub.models.dedup import CaseOperation, DedupEntry, DedupKey, MatchRecord, ReviewStatus
 from hub.models.inbound import InboundEvent, InboundStatus
 from hub.models.outbound import OutboundMessage, OutboundStatus
 from hub.models.system import ApiToken, MappingVersion, PollCursor, SyncLog, System
@@ -12,12 +13,17 @@ __all__ = [
     "Base",
     "Case",
     "CaseEvent",
+    "CaseOperation",
+    "DedupEntry",
+    "DedupKey",
     "InboundEvent",
     "InboundStatus",
     "MappingVersion",
+    "MatchRecord",
     "OutboundMessage",
     "OutboundStatus",
     "PollCursor",
+    "ReviewStatus",
     "SyncLog",
     "System",
     "Ticket",

@@ -37,10 +37,15 @@ class Case(Base):
     department: Mapped[str] = mapped_column(String(200), default="")
     deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # a case merged away points at the case that absorbed it; a recurrence at the closed case
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), nullable=True)
+    recurrence_of_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    tickets: Mapped[list[Ticket]] = relationship(back_populates="case", order_by="Ticket.id")
+    tickets: Mapped[list[Ticket]] = relationship(back_populates="case", order_by="Ticket.id",
+                                                 foreign_keys="Ticket.case_id")
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
 
 

@@ -17,6 +17,7 @@ from mappings.canonical import CanonicalStatus
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # statuses a ticket can hold that say nothing about the incident itself
 NON_INCIDENT_STATUSES = {CanonicalStatus.DUPLICATE.value}
+CLOSED_CASE_STATUSES = {CanonicalStatus.RESOLVED.value, CanonicalStatus.CLOSED.value}
 
 
 def case_view(session: Session, case: Case) -> CaseView:
@@ -81,6 +82,7 @@ def move_ticket(session: Session, ticket: Ticket, source: Case, target: Case, de
     add_event(session, source, "case_merged", f"并入 {target.number}",
               detail={"into_case": target.id, "from": source.status, "to": CanonicalStatus.CANCELLED.value})
     source.status = CanonicalStatus.CANCELLED.value
+    source.merged_into_id = target.id
     source.updated_at = utcnow()
 
 
@@ -96,6 +98,10 @@ def refresh_case(session: Session, case: Case) -> None:
                   detail={"from": case.status, "to": newest.status, "ticket_id": newest.id,
                           "system_status": newest.status_code})
         case.status = newest.status
+    if case.status in CLOSED_CASE_STATUSES:
+        case.closed_at = case.closed_at or newest.external_updated_at or utcnow()
+    else:
+        case.closed_at = None
     case.reported_at = min(t.reported_at for t in tickets)
     if case.lat is None:
         located = next((t for t in tickets if t.lat is not None), None)

@@ -88,9 +88,8 @@ class Inbox:
         if not ids:
             return
         if self.ctx.config.ingest_mode == "inline":
-            from hub.services.ingest import process_event
+            from hub.services.ingest import process_batch
 
-            for event_id in ids:
-                process_event(self.ctx, event_id)
+            process_batch(self.ctx, ids)
         else:
             self.ctx.bus.publish_ingest(ids)

@@ -76,6 +76,36 @@ def process_event(ctx: HubContext, inbound_id: int, *, replay: bool = False) -> 
     return outcome
 
 
+def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
+    """Apply several inbox rows in one transaction, each inside its own savepoint: one commit
+    (one fsync) for a whole poll page instead of one per record. A row whose savepoint fails
+    is rolled back alone and retried on its own afterwards (``process_event``), so one bad
+    record never holds back or loses the others."""
+    if len(inbound_ids) <= 1:
+        return [process_event(ctx, i) for i in inbound_ids]
+    outcomes: dict[int, Outcome] = {}
+    try:
+        with ctx.db.session() as s:
+            for inbound_id in inbound_ids:
+                try:
+                    with s.begin_nested():
+                        outcomes[inbound_id] = _process(ctx, s, inbound_id, False)
+                except (DataError, IntegrityError) as exc:
+                    log.info("inbound %s left the batch: %s", inbound_id, type(exc).__name__)
+    except OperationalError as exc:  # busy store, lost connection: everything rolled back
+        log.info("batch of %d rolled back (%s); applying one by one", len(inbound_ids), type(exc).__name__)
+        outcomes = {}
+    done = []
+    for inbound_id in inbound_ids:
+        outcome = outcomes.get(inbound_id)
+        if outcome is None:
+            done.append(process_event(ctx, inbound_id))
+        else:
+            _notify(ctx, outcome)
+            done.append(outcome)
+    return done
+
+
 def _quarantine_after_rollback(ctx: HubContext, inbound_id: int, reason: str) -> Outcome:
     with ctx.db.session() as s:
         ev = s.get(InboundEvent, inbound_id)
@@ -161,13 +191,21 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
     if ticket.case_id is None:
         decision = ctx.pm.hook.hub_match_case(ticket=view, references=refs,
                                               finder=case_service.StoreFinder(s))
-        case = s.get(Case, decision.case_id) if decision is not None else None
+        case = s.get(Case, decision.case_id) if decision is not None and decision.action == "link" else None
         if case is not None and decision is not None:
             case_service.link_ticket(s, case, ticket, decision)
         else:
-            decision = None
             case = case_service.open_case(s, ticket)
             created_case = True
+        if ctx.dedup is not None:
+            considered = ctx.dedup.undecided(ticket.id)
+            if decision is not None or considered is not None:
+                ctx.dedup.record(s, ticket, case, decision or considered)
+        if decision is not None and decision.action != "link":
+            _note_new_case_decision(s, case, ticket, decision)
+            decision = None  # notification hooks hear of links only
+        if ctx.dedup is not None:
+            ctx.dedup.index(s, ticket, view)
     else:
         case = s.get(Case, ticket.case_id)
         assert case is not None
@@ -175,6 +213,8 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
         if target is not None and decision is not None:
             case_service.move_ticket(s, ticket, case, target, decision)
             case = target
+        if ctx.dedup is not None and ctx.dedup.needs_reindex(changes):
+            ctx.dedup.index(s, ticket, view)
         if "status" in changes and not created:
             case_service.add_event(
                 s, case, "ticket_status",
@@ -186,6 +226,23 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
     return Outcome(InboundStatus.PROCESSED, ticket=case_service.ticket_view(ticket, payload),
                    case=case_service.case_view(s, case), created_case=created_case,
                    decision=decision, changes=changes)
+
+
+def _note_new_case_decision(s: Session, case: Case, ticket: Ticket, decision: MatchDecision) -> None:
+    """The timeline says why a new case was opened when a matcher had a candidate."""
+    if decision.candidate_case_id is None:
+        return
+    other = s.get(Case, decision.candidate_case_id)
+    number = other.number if other is not None else str(decision.candidate_case_id)
+    if decision.action == "review":
+        summary = f"疑似与 {number} 为同一事件，待人工复核（{decision.reason}）"
+    elif decision.action == "recurrence":
+        summary = f"{number} 办结后同一地点再次发生（复发）"
+    else:
+        return
+    case_service.add_event(s, case, f"match_{decision.action}", summary, system_key=ticket.system_key,
+                           detail={"ticket_id": ticket.id, "candidate_case_id": decision.candidate_case_id,
+                                   "probability": decision.score})
 
 
 def _not_newer(s: Session, version: int | None, ticket: Ticket, ev: InboundEvent) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from hub.context import HubContext
 from hub.models import InboundEvent, InboundStatus, utcnow
-from hub.services.ingest import process_event
+from hub.services.ingest import process_batch, process_event
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,11 @@ class IngestWorker(ConsumerMixin):
                              accept=["json"], prefetch_count=20)]
 
     def on_message(self, body: dict[str, Any], message: Any) -> None:
-        for inbound_id in body.get("ids", []):
-            try:
-                process_event(self.ctx, int(inbound_id))
-                self.processed += 1
-            except Exception:  # keep consuming; the row stays pending and the sweep retries it
-                log.exception("processing inbound %s failed; left for the sweep", inbound_id)
+        ids = [int(i) for i in body.get("ids", [])]
+        try:
+            self.processed += len(process_batch(self.ctx, ids))
+        except Exception:  # keep consuming; the rows stay pending and the sweep retries them
+            log.exception("processing inbound %s failed; left for the sweep", ids)
         message.ack()
 
     def on_iteration(self) -> None:

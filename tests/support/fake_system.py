@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,13 @@ MAPPING = Path(__file__).with_name("fakesys.yaml")
 
 
 def record(ext_id: str, v: int = 1, **fields: Any) -> dict[str, Any]:
+    """A fake record; different ids are different incidents (their own house number and a point
+    hundreds of metres apart), so similarity dedup links them only when a test says so by
+    giving them the same ``addr``/``lng``/``lat``."""
+    h = zlib.crc32(ext_id.encode())
     base = {"id": ext_id, "v": v, "title": f"标题{ext_id}", "text": "门口有人摆摊", "cat": "A", "st": "NEW",
-            "at": "2026-11-23 09:00:00", "addr": "斜土路1175号", "lng": 121.4532, "lat": 31.1921,
+            "at": "2026-11-23 09:00:00", "addr": f"斜土路{1 + h % 1999}号",
+            "lng": round(121.40 + (h // 97 % 89) * 0.003, 6), "lat": round(31.15 + h % 97 * 0.003, 6),
             "grid": "310104001001001"}
     base.update(fields)
     return base

@@ -24,7 +24,7 @@ def _count(ctx: HubContext, model: Any) -> int:
 
 
 def test_new_ticket_opens_a_case_with_mapped_fields(fake_ctx: HubContext) -> None:
-    assert ingest(fake_ctx, record("F1")) == 1
+    assert ingest(fake_ctx, record("F1", lat=31.1921, lng=121.4532)) == 1
     (ticket,) = _tickets(fake_ctx)
     assert (ticket.category, ticket.status, ticket.status_code, ticket.seq) == ("street_vending", "REPORTED", "NEW", 1)
     assert ticket.reported_at.isoformat() == "2026-11-23T01:00:00+00:00"  # 09:00 Shanghai → UTC

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.dedup.address import Address, address_similarity, normalize_address
+from hub.dedup.address import Address, address_similarity, complete_address, normalize_address
 from hub.dedup.text import text_similarity, tokenize
 
 ADDRESS_CASES = [
@@ -106,3 +106,26 @@ def test_text_similarity_symmetric_and_bounded(a: list[str], b: list[str]) -> No
     score = text_similarity(a, b)
     assert 0.0 <= score <= 1.0
     assert score == text_similarity(b, a)
+
+
+@pytest.mark.parametrize(("address", "text", "expected"), [
+    ("日晖四村内", "反映徐汇区日晖四村19号楼路边被人装了地锁", ("日晖四村", "19", None)),
+    ("枫林路近医学院路", "枫林路40号附近发现私设地锁2处。", (None, None, "40")),
+    # a detail about another place mentioned in passing is not taken
+    ("日晖四村内", "隔壁龙华苑3号楼也有", ("日晖四村", None, None)),
+    ("斜土路", "东安路527号门口", (None, None, None)),
+])
+def test_complete_address_from_text_anchored_on_the_same_place(address: str, text: str,
+                                                                expected: tuple[str | None, ...]) -> None:
+    done = complete_address(normalize_address(address), text)
+    assert (done.compound, done.building, done.number) == expected
+
+
+@pytest.mark.parametrize(("text", "compound", "building"), [
+    ("中山南二路小区7号楼楼下", "中山南二路", "7"),
+    ("小木桥路馨苑6号楼", "小木桥路馨苑", "6"),
+    ("肇嘉浜路公寓", "肇嘉浜路公寓", None),
+])
+def test_compound_named_after_its_road_is_a_compound(text: str, compound: str, building: str | None) -> None:
+    parsed = normalize_address(text)
+    assert (parsed.level, parsed.road, parsed.compound, parsed.building) == ("compound", None, compound, building)

@@ -184,8 +184,12 @@ def test_epsg4549_and_no_pin_and_road_only(box: SecretBox) -> None:
     assert haversine_m(plane.lat, plane.lng, *XIETU) < 0.5
     no_pin = normalize(_ticket(lng=None, lat=None), taxonomy=taxonomy, hasher=box.keyed_hash)
     assert no_pin.location_weak == "no_pin" and no_pin.lat is None
-    road = normalize(_ticket(address="斜土路"), taxonomy=taxonomy, hasher=box.keyed_hash)
+    road = normalize(_ticket(address="斜土路", description="斜土路上有人私设地锁"), taxonomy=taxonomy,
+                     hasher=box.keyed_hash)
     assert road.location_weak == "road_only_address"
+    # the caller named the house number in the description: the address is completed from it
+    told = normalize(_ticket(address="斜土路"), taxonomy=taxonomy, hasher=box.keyed_hash)
+    assert (told.address.road, told.address.number, told.location_weak) == ("斜土路", "1175", None)
 
 
 def test_shared_centroid_learned_while_streaming(box: SecretBox) -> None:

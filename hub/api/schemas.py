@@ -203,3 +203,141 @@ class MappingCreateArgs(Schema):
     document = fields.Str(required=True, validate=[validate.Length(min=1, max=500_000), NO_NUL])
     comment = fields.Str(load_default="", validate=[validate.Length(max=500), NO_NUL])
     activate = fields.Bool(load_default=False)
+
+
+# --- dedup: match explanations, review queue, case operations (hub/api/dedup.py) ---------------
+
+REVIEW_STATUS_CHOICES = ["pending", "accepted", "rejected", "linked_elsewhere", "superseded"]
+DB_ID = validate.Range(min=1, max=2_147_483_647)
+
+
+class ContributionSchema(Schema):
+    feature = fields.Str()
+    level = fields.Str()
+    weight = fields.Float()
+
+
+class MatchRecordSchema(Schema):
+    id = fields.Int()
+    ticket_id = fields.Int()
+    case_id = fields.Int(metadata={"description": "the case the decision put the ticket in"})
+    candidate_case_id = fields.Int(allow_none=True, metadata={"description": "the case it probably belongs to"})
+    action = fields.Str(metadata={"description": "link / review / new / recurrence"})
+    matcher = fields.Str()
+    probability = fields.Float(allow_none=True)
+    score = fields.Float(allow_none=True)
+    member_ticket_id = fields.Int(allow_none=True, metadata={"description": "the candidate's closest ticket"})
+    contributions = fields.List(fields.Nested(ContributionSchema))
+    candidates = fields.List(fields.Dict())
+    thresholds = fields.Dict()
+    reason = fields.Str()
+    model_version = fields.Str()
+    created_at = fields.AwareDateTime()
+    review_status = fields.Str(metadata={"description": "empty unless the decision asked for a review"})
+    reviewed_by = fields.Str()
+    reviewed_at = fields.AwareDateTime(allow_none=True)
+    review_note = fields.Str()
+
+
+class TicketBriefSchema(Schema):
+    id = fields.Int()
+    system = fields.Str()
+    system_type = fields.Str()
+    external_id = fields.Str()
+    case_id = fields.Int(allow_none=True)
+    title = fields.Str()
+    category = fields.Str()
+    address = fields.Str()
+    reported_at = fields.AwareDateTime()
+    status = fields.Str()
+    grid_code = fields.Str()
+    lat = fields.Float(allow_none=True)
+    lng = fields.Float(allow_none=True)
+
+
+class CaseBriefSchema(Schema):
+    id = fields.Int()
+    number = fields.Str()
+    title = fields.Str()
+    category = fields.Str()
+    status = fields.Str()
+    address = fields.Str()
+    grid_code = fields.Str()
+    reported_at = fields.AwareDateTime()
+    closed_at = fields.AwareDateTime(allow_none=True)
+    merged_into_id = fields.Int(allow_none=True)
+    recurrence_of_id = fields.Int(allow_none=True)
+    ticket_count = fields.Int()
+    tickets = fields.List(fields.Nested(TicketBriefSchema), metadata={"description": "the first 20 tickets"})
+
+
+class ReviewItemSchema(MatchRecordSchema):
+    ticket = fields.Nested(TicketBriefSchema, allow_none=True)
+    case = fields.Nested(CaseBriefSchema, allow_none=True, metadata={"description": "the ticket's current case"})
+    candidate_case = fields.Nested(CaseBriefSchema, allow_none=True)
+    ticket_moved = fields.Bool(metadata={"description": "the ticket left the case the decision put it in"})
+
+
+class ReviewListArgs(Schema):
+    status = fields.Str(load_default="pending", validate=validate.OneOf(REVIEW_STATUS_CHOICES))
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=200))
+    offset = fields.Int(load_default=0, validate=validate.Range(min=0, max=1_000_000))
+
+
+class ReviewPageSchema(Schema):
+    total = fields.Int()
+    limit = fields.Int()
+    offset = fields.Int()
+    items = fields.List(fields.Nested(ReviewItemSchema))
+
+
+class ReviewNoteArgs(Schema):
+    note = fields.Str(load_default="", validate=[validate.Length(max=500), NO_NUL])
+
+
+class ReviewLinkArgs(ReviewNoteArgs):
+    case_id = fields.Int(required=True, validate=DB_ID, metadata={"description": "the case the ticket belongs to"})
+
+
+class CaseOperationSchema(Schema):
+    id = fields.Int()
+    kind = fields.Str(metadata={"description": "merge / split / link / review_accept / review_link / undo"})
+    case_id = fields.Int()
+    actor = fields.Str()
+    at = fields.AwareDateTime()
+    reason = fields.Str()
+    detail = fields.Dict(metadata={"description": "moves [{ticket_id, from_case, to_case}] and the case "
+                                                  "statuses, merged_into and closed_at before"})
+    undone_at = fields.AwareDateTime(allow_none=True)
+    undone_by = fields.Str()
+    undo_of = fields.Int(allow_none=True)
+
+
+class ReviewDecisionSchema(Schema):
+    review = fields.Nested(ReviewItemSchema)
+    operation = fields.Nested(CaseOperationSchema, allow_none=True,
+                              metadata={"description": "the undoable move (none for a rejection)"})
+
+
+class MergeArgs(Schema):
+    into_case_id = fields.Int(required=True, validate=DB_ID)
+    reason = fields.Str(required=True, validate=[validate.Length(min=1, max=500), NO_NUL])
+
+
+class SplitArgs(Schema):
+    reason = fields.Str(required=True, validate=[validate.Length(min=1, max=500), NO_NUL])
+    case_id = fields.Int(validate=DB_ID, metadata={"description": "link to this case instead of opening a new one"})
+
+
+class UndoArgs(Schema):
+    reason = fields.Str(load_default="", validate=[validate.Length(max=500), NO_NUL])
+
+
+class TicketExplanationSchema(TicketBriefSchema):
+    decisions = fields.List(fields.Nested(MatchRecordSchema), metadata={"description": "newest first"})
+
+
+class MatchExplanationSchema(Schema):
+    case = fields.Nested(CaseBriefSchema)
+    tickets = fields.List(fields.Nested(TicketExplanationSchema))
+    operations = fields.List(fields.Nested(CaseOperationSchema))

@@ -19,6 +19,11 @@ from tests.unit.hub.conftest import ingest
 def _operations() -> list[str]:
     return ["GET /api/v1/cases", "GET /api/v1/cases/{case_id}", "GET /api/v1/tickets/{system}/{external_id}",
             "GET /api/v1/systems", "GET /api/v1/systems/{key}", "POST /api/v1/systems/{key}/test-connection",
+            "GET /api/v1/cases/{case_id}/match-explanations", "GET /api/v1/cases/{case_id}/operations",
+            "POST /api/v1/cases/{case_id}/merge", "POST /api/v1/tickets/{system_key}/{external_id}/split",
+            "POST /api/v1/case-operations/{op_id}/undo", "GET /api/v1/review-queue",
+            "GET /api/v1/review-queue/{review_id}", "POST /api/v1/review-queue/{review_id}/accept",
+            "POST /api/v1/review-queue/{review_id}/reject", "POST /api/v1/review-queue/{review_id}/link",
             "GET /api/v1/plugins", "GET /api/v1/systems/{key}/mappings", "POST /api/v1/systems/{key}/mappings",
             "POST /api/v1/systems/{key}/mappings/{version}/activate", "GET /api/v1/inbound-events",
             "GET /api/v1/inbound-events/{event_id}", "POST /api/v1/inbound-events/{event_id}/replay",

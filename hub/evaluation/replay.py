@@ -188,18 +188,18 @@ def replay(rows: Iterable[dict[str, Any]], *, database_url: str | None = None,
 
 
 def _wrong_auto_links(s: Any, truth: dict[str, str]) -> int:
-    """Automatic similarity links whose ticket shares no true cluster with the case it joined
-    (judged against the case as it stood when linked: its tickets of earlier decisions)."""
-    rows = s.execute(select(MatchRecord.id, MatchRecord.case_id, Ticket.external_id)
-                     .join(Ticket, Ticket.id == MatchRecord.ticket_id)
-                     .where(MatchRecord.action == "link", MatchRecord.matcher == "dedup")).all()
+    """Automatic similarity links whose ticket shares no true cluster with the case as it stood
+    when it was linked (the tickets decided before it)."""
     members: dict[int, set[str]] = {}
-    for _, case_id, external_id in s.execute(
-            select(MatchRecord.id, MatchRecord.case_id, Ticket.external_id)
+    wrong = 0
+    for action, matcher, case_id, external_id in s.execute(
+            select(MatchRecord.action, MatchRecord.matcher, MatchRecord.case_id, Ticket.external_id)
             .join(Ticket, Ticket.id == MatchRecord.ticket_id).order_by(MatchRecord.id)).all():
-        members.setdefault(case_id, set()).add(truth.get(external_id, ""))
-    return sum(1 for _, case_id, external_id in rows
-               if truth.get(external_id) and list(members.get(case_id, ())).count(truth[external_id]) == 0)
+        cluster = truth.get(external_id, "")
+        if action == "link" and matcher == "dedup" and cluster not in members.get(case_id, set()):
+            wrong += 1
+        members.setdefault(case_id, set()).add(cluster)
+    return wrong
 
 
 def _without_sort(prepared: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -75,6 +75,9 @@ class DedupEngine:
     @hookimpl(tryfirst=True)
     def hub_match_case(self, ticket: TicketView, references: Sequence[ExternalRef],
                        finder: CaseFinder) -> MatchDecision | None:
+        # a rolled-back savepoint can leave state under an id the store hands out again
+        self._undecided.pop(ticket.id, None)
+        self._normalized.pop(ticket.id, None)
         session = getattr(finder, "session", None)
         if not isinstance(session, Session):
             return None  # a finder without a store: nothing to compare with
@@ -251,7 +254,10 @@ class DedupEngine:
 
     def index(self, session: Session, ticket: Ticket, view: TicketView) -> None:
         """File (or re-file, after a newer snapshot) the ticket's features and blocking keys."""
-        norm = self._normalized.pop(ticket.id, None) or self.normalize(session, view)
+        cached = self._normalized.pop(ticket.id, None)
+        if cached is None or (cached.system, cached.external_id) != (ticket.system_type, ticket.external_id):
+            cached = None
+        norm = cached or self.normalize(session, view)
         self._normalized.pop(ticket.id, None)
         entry = session.get(DedupEntry, ticket.id)
         if entry is None:

@@ -19,7 +19,6 @@ store's index (``hub.dedup.store``) is the one ingestion uses.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hub.dedup.address import Address
@@ -77,29 +76,42 @@ def home_cell(ticket: NormalizedTicket) -> str:
     return cell_of(ticket.lat, ticket.lng)
 
 
-@dataclass(frozen=True)
-class BlockKeys:
-    group: str
-    cells: frozenset[str]
-    addresses: tuple[str, ...]
-    phone_hash: str
-    since: datetime
-    until: datetime
-
-
 def group_window_h(model: DedupModel, taxonomy: Taxonomy, group: str) -> float:
     """The widest window of any category of ``group`` (blocking must not cut a pair scoring keeps)."""
     members = taxonomy.members(group) if group in taxonomy.groups else ()
     return max([model.default_window_h if not members else 0.0, *(model.window_h(c) for c in members)])
 
 
-def block_keys(model: DedupModel, taxonomy: Taxonomy, ticket: NormalizedTicket) -> BlockKeys:
+def blocking_window(model: DedupModel, taxonomy: Taxonomy, group: str) -> timedelta:
+    """How far either side of a ticket its candidates may lie: a report may arrive before an
+    earlier one (out-of-order systems), so the window is symmetric, with 25 % head-room."""
+    return timedelta(hours=group_window_h(model, taxonomy, group) * 1.25)
+
+
+def file_keys(ticket: NormalizedTicket) -> list[str]:
+    """The keys a ticket is filed under: its cell, its address keys (also as ``addrweak`` when it
+    has no usable pin), its caller."""
     cell = home_cell(ticket)
-    # a report may arrive before an earlier one (out-of-order systems): the window is symmetric
-    window = timedelta(hours=group_window_h(model, taxonomy, ticket.group) * 1.25)
-    return BlockKeys(group=ticket.group, cells=neighbours(cell) if cell else frozenset(),
-                     addresses=addr_query(ticket.address), phone_hash=ticket.phone_hash or "",
-                     since=ticket.reported_at - window, until=ticket.reported_at + window)
+    keys = [f"{ticket.group}|cell|{cell}"] if cell else []
+    for key in addr_keys(ticket.address):
+        keys.append(f"{ticket.group}|addr|{key}")
+        if not cell:
+            keys.append(f"{ticket.group}|addrweak|{key}")
+    if ticket.phone_hash:
+        keys.append(f"{ticket.group}|phone|{ticket.phone_hash}")
+    return keys
+
+
+def lookup_keys(ticket: NormalizedTicket) -> list[str]:
+    """The keys a ticket looks up: its cell and the ring around it, its address (a well-pinned
+    ticket meets by address only the tickets that cannot meet it by cell), its caller."""
+    cell = home_cell(ticket)
+    keys = [f"{ticket.group}|cell|{c}" for c in sorted(neighbours(cell))] if cell else []
+    kind = "addrweak" if cell else "addr"
+    keys.extend(f"{ticket.group}|{kind}|{k}" for k in addr_query(ticket.address))
+    if ticket.phone_hash:
+        keys.append(f"{ticket.group}|phone|{ticket.phone_hash}")
+    return keys
 
 
 def within_window(model: DedupModel, a: NormalizedTicket, b: NormalizedTicket) -> bool:
@@ -113,26 +125,22 @@ class MemoryIndex:
 
     def __init__(self, model: DedupModel, taxonomy: Taxonomy) -> None:
         self.model, self.taxonomy = model, taxonomy
-        self._by_key: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self._by_key: dict[str, list[int]] = defaultdict(list)
         self.members: list[Member] = []
         self.case_started: dict[int, datetime] = {}
 
     def candidates(self, ticket: NormalizedTicket) -> list[Member]:
-        keys = block_keys(self.model, self.taxonomy, ticket)
+        window = blocking_window(self.model, self.taxonomy, ticket.group)
+        since, until = ticket.reported_at - window, ticket.reported_at + window
         seen: set[int] = set()
         out: list[Member] = []
-        lookups = [("cell", c) for c in keys.cells]
-        # a well-pinned ticket meets by address only the tickets that cannot meet it by cell
-        lookups.extend(("addr" if not keys.cells else "addrweak", a) for a in keys.addresses)
-        if keys.phone_hash:
-            lookups.append(("phone", keys.phone_hash))
-        for kind, value in lookups:
-            for i in self._by_key.get((f"{keys.group}|{kind}", value), ()):
+        for key in lookup_keys(ticket):
+            for i in self._by_key.get(key, ()):
                 if i in seen:
                     continue
                 seen.add(i)
                 m = self.members[i]
-                if keys.since <= m.ticket.reported_at <= keys.until and within_window(self.model, ticket, m.ticket):
+                if since <= m.ticket.reported_at <= until and within_window(self.model, ticket, m.ticket):
                     out.append(Member(m.ticket_id, m.case_id, m.ticket, m.case_status,
                                       self.case_started.get(m.case_id)))
         return out
@@ -143,12 +151,5 @@ class MemoryIndex:
         started = self.case_started.get(case_id)
         if started is None or ticket.reported_at < started:
             self.case_started[case_id] = ticket.reported_at
-        cell = home_cell(ticket)
-        if cell:
-            self._by_key[(f"{ticket.group}|cell", cell)].append(index)
-        for key in addr_keys(ticket.address):
-            self._by_key[(f"{ticket.group}|addr", key)].append(index)
-            if not cell:
-                self._by_key[(f"{ticket.group}|addrweak", key)].append(index)
-        if ticket.phone_hash:
-            self._by_key[(f"{ticket.group}|phone", ticket.phone_hash)].append(index)
+        for key in file_keys(ticket):
+            self._by_key[key].append(index)

@@ -22,15 +22,14 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from hub.dedup.address import Address
-from hub.dedup.blocking import addr_keys, addr_query, group_window_h, home_cell, within_window
-from hub.dedup.location import neighbours
+from hub.dedup.blocking import blocking_window, file_keys, lookup_keys, within_window
 from hub.dedup.model import DedupModel
 from hub.dedup.normalize import NormalizedTicket, normalize
 from hub.dedup.scoring import CLOSED_STATUSES, LINK, NEW, RECURRENCE, REVIEW, Decision, Member, decide
@@ -151,26 +150,8 @@ class DedupEngine:
     # --- blocking ------------------------------------------------------------------------------
 
     def keys_of(self, norm: NormalizedTicket) -> list[str]:
-        """The keys a ticket is filed under (``dedup_key``)."""
-        cell = home_cell(norm)
-        keys = [f"{norm.group}|cell|{cell}"] if cell else []
-        for key in addr_keys(norm.address):
-            keys.append(f"{norm.group}|addr|{key}")
-            if not cell:
-                keys.append(f"{norm.group}|addrweak|{key}")
-        if norm.phone_hash:
-            keys.append(f"{norm.group}|phone|{norm.phone_hash}")
-        return keys
-
-    def query_keys(self, norm: NormalizedTicket) -> list[str]:
-        """The keys a ticket looks up (see ``hub.dedup.blocking``)."""
-        cell = home_cell(norm)
-        keys = [f"{norm.group}|cell|{c}" for c in sorted(neighbours(cell))] if cell else []
-        kind = "addrweak" if cell else "addr"
-        keys.extend(f"{norm.group}|{kind}|{k}" for k in addr_query(norm.address))
-        if norm.phone_hash:
-            keys.append(f"{norm.group}|phone|{norm.phone_hash}")
-        return keys
+        """The keys a ticket is filed under (``dedup_key``; rules in ``hub.dedup.blocking``)."""
+        return file_keys(norm)
 
     def lock_blocks(self, session: Session, norm: NormalizedTicket) -> None:
         """PostgreSQL: serialize the decisions of tickets that share a blocking key (fixed order,
@@ -178,30 +159,19 @@ class DedupEngine:
         bind = session.get_bind()
         if bind.dialect.name != "postgresql":
             return
-        keys = set(self.keys_of(norm)) | set(self.query_keys(norm))
+        keys = set(file_keys(norm)) | set(lookup_keys(norm))
         for lock in sorted({int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "big", signed=True)
                             for k in keys}):
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
 
     def candidates(self, session: Session, norm: NormalizedTicket) -> list[Member]:
-        keys = self.query_keys(norm)
+        keys = lookup_keys(norm)
         if not keys:
             return []
-        window = timedelta(hours=group_window_h(self.model, self.taxonomy, norm.group) * 1.25)
-        ids = select(DedupKey.ticket_id).where(
-            DedupKey.key.in_(keys), DedupKey.reported_at >= norm.reported_at - window,
-            DedupKey.reported_at <= norm.reported_at + window).distinct().scalar_subquery()
-        rows = session.execute(
-            select(DedupEntry, Ticket.case_id, Case.status, Case.reported_at, Case.closed_at)
-            .join(Ticket, Ticket.id == DedupEntry.ticket_id)
-            .join(Case, Case.id == Ticket.case_id)
-            .where(DedupEntry.ticket_id.in_(ids))
-            .order_by(DedupEntry.reported_at.desc()).limit(MAX_MEMBERS))
-        members = []
-        for entry, case_id, status, started, closed_at in rows:
-            other = self._entry_ticket(entry)
-            if case_id is not None and within_window(self.model, norm, other):
-                members.append(Member(entry.ticket_id, case_id, other, status, started, closed_at))
+        window = blocking_window(self.model, self.taxonomy, norm.group)
+        members = [m for m in self._members(session, keys, norm.reported_at - window, norm.reported_at + window,
+                                            MAX_MEMBERS)
+                   if within_window(self.model, norm, m.ticket)]
         members.extend(self._recurrence_candidates(session, norm, keys, {m.ticket_id for m in members}))
         return members
 
@@ -210,19 +180,25 @@ class DedupEngine:
         """Members of cases closed within ``recurrence_days`` at the same blocking keys, whatever
         the category's window: a new report there is a recurrence, linked but not merged."""
         since = norm.reported_at - timedelta(days=self.model.recurrence_days)
+        closed = (Case.status.in_(sorted(CLOSED_STATUSES)), Case.closed_at >= since)
+        return [m for m in self._members(session, keys, since, norm.reported_at, MAX_MEMBERS // 4, *closed)
+                if m.ticket_id not in seen]
+
+    def _members(self, session: Session, keys: list[str], since: datetime, until: datetime, limit: int,
+                 *case_filters: Any) -> list[Member]:
+        """Stored tickets filed under ``keys`` between ``since`` and ``until``, with their case's
+        status, start and closure; newest first, at most ``limit``."""
         ids = select(DedupKey.ticket_id).where(
             DedupKey.key.in_(keys), DedupKey.reported_at >= since,
-            DedupKey.reported_at <= norm.reported_at).distinct().scalar_subquery()
+            DedupKey.reported_at <= until).distinct().scalar_subquery()
         rows = session.execute(
             select(DedupEntry, Ticket.case_id, Case.status, Case.reported_at, Case.closed_at)
             .join(Ticket, Ticket.id == DedupEntry.ticket_id)
             .join(Case, Case.id == Ticket.case_id)
-            .where(DedupEntry.ticket_id.in_(ids), Case.status.in_(sorted(CLOSED_STATUSES)),
-                   Case.closed_at >= since)
-            .order_by(DedupEntry.reported_at.desc()).limit(MAX_MEMBERS // 4))
+            .where(DedupEntry.ticket_id.in_(ids), *case_filters)
+            .order_by(DedupEntry.reported_at.desc()).limit(limit))
         return [Member(entry.ticket_id, case_id, self._entry_ticket(entry), status, started, closed_at)
-                for entry, case_id, status, started, closed_at in rows
-                if case_id is not None and entry.ticket_id not in seen]
+                for entry, case_id, status, started, closed_at in rows if case_id is not None]
 
     @staticmethod
     def _entry_ticket(entry: DedupEntry) -> NormalizedTicket:
@@ -274,21 +250,8 @@ class DedupEngine:
         entry.point_key = _point_key(norm.lat, norm.lng)
         entry.address_key = (norm.address.key or f"{norm.system}:{norm.external_id}")[:120]
         session.add_all([DedupKey(ticket_id=ticket.id, key=k[:160], reported_at=norm.reported_at)
-                         for k in self.keys_of(norm)])
+                         for k in file_keys(norm)])
 
     def needs_reindex(self, changes: dict[str, Any]) -> bool:
         return bool(set(changes) & {"category", "lat", "lng", "address", "title", "description", "reported_at"})
-
-
-def rejected_pairs(session: Session, ticket_id: int) -> frozenset[int]:
-    """Cases a person said this ticket does not belong to."""
-    return frozenset(c for c in session.scalars(
-        select(MatchRecord.candidate_case_id).where(MatchRecord.ticket_id == ticket_id,
-                                                    MatchRecord.review_status == ReviewStatus.REJECTED))
-        if c is not None)
-
-
-def pending_reviews(session: Session) -> int:
-    return session.scalar(select(func.count(MatchRecord.id)).where(
-        MatchRecord.review_status == ReviewStatus.PENDING)) or 0
 

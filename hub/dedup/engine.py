@@ -22,14 +22,14 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from hub.dedup.address import Address
-from hub.dedup.blocking import blocking_window, file_keys, lookup_keys, within_window
+from hub.dedup.blocking import blocking_window, file_keys, is_place_key, lookup_keys, place_window, within_window
 from hub.dedup.model import DedupModel
 from hub.dedup.normalize import NormalizedTicket, normalize
 from hub.dedup.scoring import CLOSED_STATUSES, LINK, NEW, RECURRENCE, REVIEW, Decision, Member, decide
@@ -58,6 +58,35 @@ def _address_of(raw: dict[str, Any]) -> Address:
                    raw.get("compound"), raw.get("building"), raw.get("level", "none"))
 
 
+def _members_statement(*case_filters: Any) -> Any:
+    """Stored tickets filed under the group keys within the group's window or under the exact-place
+    keys within the widest window, with their case's status, start and closure; newest first.
+    Built once: per ticket only the parameters change (building a statement costs more than
+    SQLite takes to run it)."""
+    k = DedupKey
+    ids = select(k.ticket_id).where(or_(
+        and_(k.key.in_(bindparam("keys", expanding=True)),
+             k.reported_at >= bindparam("since"), k.reported_at <= bindparam("until")),
+        and_(k.key.in_(bindparam("place_keys", expanding=True)),
+             k.reported_at >= bindparam("place_since"), k.reported_at <= bindparam("place_until")),
+    )).distinct().scalar_subquery()
+    e = DedupEntry
+    return (select(e.ticket_id, e.system_type, e.reported_at, e.category, e.grp, e.lat, e.lng, e.location_weak,
+                   e.address, e.tokens, e.phone_hash, Ticket.case_id, Case.status, Case.reported_at, Case.closed_at)
+            .join(Ticket, Ticket.id == e.ticket_id)
+            .join(Case, Case.id == Ticket.case_id)
+            .where(e.ticket_id.in_(ids), *case_filters)
+            .order_by(e.reported_at.desc()).limit(bindparam("limit")))
+
+
+# plain table inserts: ingestion's hot path needs no unit-of-work bookkeeping for rows nobody edits
+_INSERT_ENTRY = insert(DedupEntry.__table__)  # type: ignore[arg-type]
+_INSERT_KEY = insert(DedupKey.__table__)  # type: ignore[arg-type]
+_OPEN_MEMBERS = _members_statement()
+_CLOSED_MEMBERS = _members_statement(Case.status.in_(bindparam("closed", expanding=True)),
+                                     Case.closed_at >= bindparam("since"))
+
+
 class DedupEngine:
     """The dedup matcher plugin and its store index (one per process; stateless across tickets
     but for a small cache of the normalization between deciding and indexing)."""
@@ -68,6 +97,8 @@ class DedupEngine:
         self.hasher = hasher
         self._normalized: OrderedDict[int, NormalizedTicket] = OrderedDict()
         self._undecided: dict[int, MatchDecision] = {}
+        # points known to be shared centroids (a point never stops being one: no need to ask again)
+        self._shared_points: OrderedDict[str, None] = OrderedDict()
 
     # --- plugin hook ---------------------------------------------------------------------------
 
@@ -142,10 +173,17 @@ class DedupEngine:
         """A point where tickets with ≥ 5 different addresses were pinned: a district or street
         centroid that the department system stores when it knows no better."""
         key = _point_key(norm.lat, norm.lng)
+        if key in self._shared_points:
+            return True
         addresses = set(session.scalars(select(DedupEntry.address_key).where(DedupEntry.point_key == key)
                                         .distinct().limit(SHARED_POINT_THRESHOLD)))
         addresses.add(norm.address.key or f"{norm.system}:{norm.external_id}")
-        return len(addresses) >= SHARED_POINT_THRESHOLD
+        if len(addresses) < SHARED_POINT_THRESHOLD:
+            return False
+        self._shared_points[key] = None
+        while len(self._shared_points) > 10_000:
+            self._shared_points.popitem(last=False)
+        return True
 
     # --- blocking ------------------------------------------------------------------------------
 
@@ -160,17 +198,22 @@ class DedupEngine:
         if bind.dialect.name != "postgresql":
             return
         keys = set(file_keys(norm)) | set(lookup_keys(norm))
-        for lock in sorted({int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "big", signed=True)
-                            for k in keys}):
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+        locks = sorted({int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "big", signed=True) for k in keys})
+        if locks:  # one round trip; the ordered sub-select keeps the fixed order
+            session.execute(text("SELECT count(pg_advisory_xact_lock(k)) FROM "
+                                 "(SELECT unnest(CAST(:locks AS bigint[])) AS k ORDER BY 1) AS ordered"),
+                            {"locks": locks})
 
     def candidates(self, session: Session, norm: NormalizedTicket) -> list[Member]:
         keys = lookup_keys(norm)
         if not keys:
             return []
-        window = blocking_window(self.model, self.taxonomy, norm.group)
-        members = [m for m in self._members(session, keys, norm.reported_at - window, norm.reported_at + window,
-                                            MAX_MEMBERS)
+        at = norm.reported_at
+        group_window, wide = blocking_window(self.model, self.taxonomy, norm.group), place_window(self.model)
+        params = {"keys": [k for k in keys if not is_place_key(k)], "since": at - group_window,
+                  "until": at + group_window, "place_keys": [k for k in keys if is_place_key(k)],
+                  "place_since": at - wide, "place_until": at + wide, "limit": MAX_MEMBERS}
+        members = [m for m in self._members(session, _OPEN_MEMBERS, params)
                    if within_window(self.model, norm, m.ticket)]
         members.extend(self._recurrence_candidates(session, norm, keys, {m.ticket_id for m in members}))
         return members
@@ -180,33 +223,22 @@ class DedupEngine:
         """Members of cases closed within ``recurrence_days`` at the same blocking keys, whatever
         the category's window: a new report there is a recurrence, linked but not merged."""
         since = norm.reported_at - timedelta(days=self.model.recurrence_days)
-        closed = (Case.status.in_(sorted(CLOSED_STATUSES)), Case.closed_at >= since)
-        return [m for m in self._members(session, keys, since, norm.reported_at, MAX_MEMBERS // 4, *closed)
-                if m.ticket_id not in seen]
+        params = {"keys": keys, "since": since, "until": norm.reported_at, "place_keys": [],
+                  "place_since": since, "place_until": norm.reported_at, "limit": MAX_MEMBERS // 4,
+                  "closed": sorted(CLOSED_STATUSES)}
+        return [m for m in self._members(session, _CLOSED_MEMBERS, params) if m.ticket_id not in seen]
 
-    def _members(self, session: Session, keys: list[str], since: datetime, until: datetime, limit: int,
-                 *case_filters: Any) -> list[Member]:
-        """Stored tickets filed under ``keys`` between ``since`` and ``until``, with their case's
-        status, start and closure; newest first, at most ``limit``."""
-        ids = select(DedupKey.ticket_id).where(
-            DedupKey.key.in_(keys), DedupKey.reported_at >= since,
-            DedupKey.reported_at <= until).distinct().scalar_subquery()
-        rows = session.execute(
-            select(DedupEntry, Ticket.case_id, Case.status, Case.reported_at, Case.closed_at)
-            .join(Ticket, Ticket.id == DedupEntry.ticket_id)
-            .join(Case, Case.id == Ticket.case_id)
-            .where(DedupEntry.ticket_id.in_(ids), *case_filters)
-            .order_by(DedupEntry.reported_at.desc()).limit(limit))
-        return [Member(entry.ticket_id, case_id, self._entry_ticket(entry), status, started, closed_at)
-                for entry, case_id, status, started, closed_at in rows if case_id is not None]
+    def _members(self, session: Session, statement: Any, params: dict[str, Any]) -> list[Member]:
+        return [Member(row[0], row[11], self._entry_ticket(row), row[12], row[13], row[14])
+                for row in session.execute(statement, params) if row[11] is not None]
 
     @staticmethod
-    def _entry_ticket(entry: DedupEntry) -> NormalizedTicket:
+    def _entry_ticket(row: Any) -> NormalizedTicket:
+        (_, system, reported_at, category, group, lat, lng, weak, address, tokens, phone_hash) = row[:11]
         return NormalizedTicket(
-            system=entry.system_type, external_id="", reported_at=entry.reported_at, category=entry.category,
-            group=entry.grp, lat=entry.lat, lng=entry.lng, location_weak=entry.location_weak or None,
-            address=_address_of(entry.address or {}), tokens=frozenset(entry.tokens.split()),
-            phone_hash=entry.phone_hash or None, refs=())
+            system=system, external_id="", reported_at=reported_at, category=category, group=group,
+            lat=lat, lng=lng, location_weak=weak or None, address=_address_of(address or {}),
+            tokens=frozenset(tokens.split()), phone_hash=phone_hash or None, refs=())
 
     # --- after the case is known ---------------------------------------------------------------
 
@@ -228,29 +260,27 @@ class DedupEngine:
             case.recurrence_of_id = decision.candidate_case_id
         return row
 
-    def index(self, session: Session, ticket: Ticket, view: TicketView) -> None:
-        """File (or re-file, after a newer snapshot) the ticket's features and blocking keys."""
+    def index(self, session: Session, ticket: Ticket, view: TicketView, *, new: bool = False) -> None:
+        """File (or re-file, after a newer snapshot) the ticket's features and blocking keys.
+        ``new``: the ticket was created in this transaction, so nothing is filed yet (no look-up)."""
         cached = self._normalized.pop(ticket.id, None)
         if cached is None or (cached.system, cached.external_id) != (ticket.system_type, ticket.external_id):
             cached = None
         norm = cached or self.normalize(session, view)
         self._normalized.pop(ticket.id, None)
-        entry = session.get(DedupEntry, ticket.id)
-        if entry is None:
-            entry = DedupEntry(ticket_id=ticket.id)
-            session.add(entry)
-        else:
+        if not new:
             session.execute(delete(DedupKey).where(DedupKey.ticket_id == ticket.id))
-        entry.system_type = norm.system
-        entry.category, entry.grp, entry.reported_at = norm.category, norm.group, norm.reported_at
-        entry.lat, entry.lng, entry.location_weak = norm.lat, norm.lng, norm.location_weak or ""
-        entry.address = _address_json(norm.address)
-        entry.tokens = " ".join(sorted(norm.tokens))[:4000]
-        entry.phone_hash = norm.phone_hash or ""
-        entry.point_key = _point_key(norm.lat, norm.lng)
-        entry.address_key = (norm.address.key or f"{norm.system}:{norm.external_id}")[:120]
-        session.add_all([DedupKey(ticket_id=ticket.id, key=k[:160], reported_at=norm.reported_at)
-                         for k in file_keys(norm)])
+            session.execute(delete(DedupEntry).where(DedupEntry.ticket_id == ticket.id))
+        session.execute(_INSERT_ENTRY, [{
+            "ticket_id": ticket.id, "system_type": norm.system, "category": norm.category, "grp": norm.group,
+            "reported_at": norm.reported_at, "lat": norm.lat, "lng": norm.lng,
+            "location_weak": norm.location_weak or "", "address": _address_json(norm.address),
+            "tokens": " ".join(sorted(norm.tokens))[:4000], "phone_hash": norm.phone_hash or "",
+            "point_key": _point_key(norm.lat, norm.lng),
+            "address_key": (norm.address.key or f"{norm.system}:{norm.external_id}")[:120]}])
+        keys = [{"ticket_id": ticket.id, "key": k[:160], "reported_at": norm.reported_at} for k in file_keys(norm)]
+        if keys:
+            session.execute(_INSERT_KEY, keys)
 
     def needs_reindex(self, changes: dict[str, Any]) -> bool:
         return bool(set(changes) & {"category", "lat", "lng", "address", "title", "description", "reported_at"})

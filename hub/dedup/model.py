@@ -31,7 +31,7 @@ DEFAULT_MODEL_PATH = Path(__file__).with_name("default_model.yaml")
 LEVELS: dict[str, tuple[str, ...]] = {
     "distance": ("le_15m", "le_40m", "le_80m", "le_150m", "le_300m", "far", "weak"),
     "time": ("le_0.1w", "le_0.3w", "le_0.6w", "le_1w", "beyond"),
-    "category": ("exact", "group"),
+    "category": ("exact", "group", "other_group"),
     "text": ("ge_0.5", "ge_0.3", "ge_0.15", "gt_0", "none", "missing"),
     "address": ("same_place", "same_compound", "other_building", "near_number", "same_road", "different",
                 "missing"),

@@ -165,7 +165,8 @@ def compare(ticket: NormalizedTicket, other: NormalizedTicket, elapsed_h: float,
     return {
         "distance": _distance_level(ticket, other),
         "time": _time_level(elapsed_h, window_h),
-        "category": "exact" if ticket.category == other.category else "group",
+        "category": "exact" if ticket.category == other.category
+        else "group" if ticket.group == other.group else "other_group",
         "text": _text_level(ticket.tokens, other.tokens),
         "address": _address_level(ticket.address, other.address),
         "phone": _phone_level(ticket.phone_hash, other.phone_hash),

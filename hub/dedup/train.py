@@ -181,45 +181,92 @@ def link_precision(result: StreamResult, group: str | None = None) -> tuple[floa
     return (sum(1 for d in links if d[3]) / len(links) if links else 1.0), len(links)
 
 
+THRESHOLD_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
+
+
 def tune_thresholds(model: DedupModel, data: Sequence[Labelled], taxonomy: Taxonomy, *,
                     precision: float = 0.99, review_share: float = 0.04,
                     ) -> tuple[Thresholds, dict[str, Thresholds]]:
-    """Replays the stream (cases grow as they would in production): ``auto`` is the lowest
-    probability, found by bisection, at which automatic links keep ``precision``; a group whose
-    own links fall short gets a higher ``auto`` of its own; ``review`` is set so that the tickets
-    between the two thresholds stay within ``review_share``."""
-    def run(auto: float, groups: Mapping[str, Thresholds] | None = None) -> StreamResult:
-        return stream(replace(model, thresholds=dict(groups or {}),
-                              default_thresholds=Thresholds(auto, min(auto, 0.05))), data, taxonomy)
+    """Per-group ``auto`` thresholds that link as many tickets as possible while all automatic
+    links together keep ``precision``; ``review`` keeps the review queue within ``review_share``.
 
-    lo, hi = 0.5, 0.999
-    if link_precision(run(lo))[0] >= precision:
-        hi = lo
-    for _ in range(7):
-        if hi - lo < 0.005:
+    The stream is replayed once per threshold on a grid (cases grow as in production) and each
+    group's links and wrong links are counted at each; starting from the strictest threshold
+    everywhere, the group whose next step down adds the most correct links per wrong one is
+    lowered, as long as the total stays within the error budget (a greedy knapsack: a group of
+    look-alike incidents, such as illegal construction in one compound over weeks, spends the
+    budget badly and keeps a high threshold; a clean group goes low). A last replay with the
+    chosen thresholds checks the total and raises the least precise group until it holds. The
+    default (for groups the data did not show) is the lowest single threshold that holds."""
+    def run(default_auto: float, groups: Mapping[str, Thresholds]) -> StreamResult:
+        return stream(replace(model, thresholds=dict(groups),
+                              default_thresholds=Thresholds(default_auto, min(default_auto, 0.05))), data, taxonomy)
+
+    counts: list[dict[str, tuple[int, int]]] = []  # per grid step: group → (links, wrong links)
+    default = THRESHOLD_GRID[-1]
+    for t in THRESHOLD_GRID:
+        result = run(t, {})
+        per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for group, action, _, right in result.decisions:
+            if action == LINK:
+                per[group][0] += 1
+                per[group][1] += 0 if right else 1
+        counts.append({g: (n, w) for g, (n, w) in per.items()})
+        if link_precision(result)[0] >= precision:
+            default = min(default, t)
+    # a group with few examples cannot show its precision: it keeps the default
+    sizes = Counter(d[0] for d in result.decisions)
+    names = sorted(g for g, n in sizes.items() if n >= 10 * MIN_EXAMPLES)
+    step = dict.fromkeys(names, len(THRESHOLD_GRID) - 1)
+
+    def at(group: str, i: int) -> tuple[int, int]:
+        return counts[i].get(group, (0, 0))
+
+    others = [g for g in sizes if g not in names]
+    links = sum(at(g, step[g])[0] for g in names) + sum(at(g, THRESHOLD_GRID.index(default))[0] for g in others)
+    wrong = sum(at(g, step[g])[1] for g in names) + sum(at(g, THRESHOLD_GRID.index(default))[1] for g in others)
+    while True:
+        best: tuple[float, str] | None = None
+        for g in names:
+            if step[g] == 0:
+                continue
+            (n0, w0), (n1, w1) = at(g, step[g]), at(g, step[g] - 1)
+            dn, dw = n1 - n0, w1 - w0
+            if links + dn == 0 or (links + dn - wrong - dw) / (links + dn) < precision:
+                continue
+            gain = (dn - dw) / dn if dn > 0 else 1.0
+            if best is None or gain > best[0]:
+                best = (gain, g)
+        if best is None:
             break
-        mid = round((lo + hi) / 2, 4)
-        if link_precision(run(mid))[0] >= precision:
-            hi = mid
-        else:
-            lo = mid
-    auto = hi
-    result = run(auto)
-    groups: dict[str, Thresholds] = {}
-    for group in sorted({d[0] for d in result.decisions}):
-        group_auto = auto
-        # only a group clearly below the target gets its own threshold (small groups are noisy)
-        while link_precision(result, group)[1] >= 5 * MIN_EXAMPLES \
-                and link_precision(result, group)[0] < precision - 0.01 and group_auto < 0.995:
-            group_auto = round(min(0.995, group_auto + (1 - group_auto) / 2), 4)
-            groups[group] = Thresholds(group_auto, min(group_auto, 0.05))
-            result = run(auto, groups)
-    # review: the probability above which at most review_share of the tickets wait for a person
-    pending = sorted((d[2] for d in result.decisions if d[1] != LINK and d[2] > 0), reverse=True)
-    budget = int(review_share * len(result.decisions))
-    review = max(0.05, pending[budget] if len(pending) > budget else (pending[-1] if pending else 0.5))
-    default = Thresholds(auto, min(round(review, 4), auto))
-    return default, {g: Thresholds(t.auto, min(default.review, t.auto)) for g, t in groups.items()}
+        g = best[1]
+        (n0, w0), (n1, w1) = at(g, step[g]), at(g, step[g] - 1)
+        links, wrong = links + n1 - n0, wrong + w1 - w0
+        step[g] -= 1
+
+    def chosen() -> dict[str, Thresholds]:
+        return {g: Thresholds(THRESHOLD_GRID[i], min(THRESHOLD_GRID[i], 0.05)) for g, i in step.items()}
+
+    result = run(default, chosen())
+    while link_precision(result)[0] < precision:  # groups meet across keys: the sum is not exact
+        raisable = [g for g in names if step[g] < len(THRESHOLD_GRID) - 1 and link_precision(result, g)[1]]
+        if not raisable:
+            break
+        worst = min(raisable, key=lambda g: link_precision(result, g)[0])
+        step[worst] += 1
+        result = run(default, chosen())
+    groups = {g: t for g, t in chosen().items() if t.auto != default}
+    # review: per threshold set, the probability above which at most review_share of its tickets
+    # wait for a person
+    def review_for(decisions: list[tuple[str, str, float, bool]], ceiling: float) -> float:
+        pending = sorted((d[2] for d in decisions if d[1] != LINK and d[2] > 0), reverse=True)
+        budget = int(review_share * len(decisions))
+        review = pending[budget] if len(pending) > budget else (pending[-1] if pending else 0.5)
+        return min(max(0.05, round(review, 4)), ceiling)
+
+    fallback = Thresholds(default, review_for([d for d in result.decisions if d[0] not in groups], default))
+    return fallback, {g: Thresholds(t.auto, review_for([d for d in result.decisions if d[0] == g], t.auto))
+                     for g, t in groups.items()}
 
 
 def train(rows: Iterable[Mapping[str, Any]], taxonomy: Taxonomy, hasher: Callable[[str], str], *,

@@ -17,6 +17,7 @@ class DedupEntry(Base):
     """A ticket as the matcher compares it (WGS-84 point, parsed address, tokens, phone hash)."""
 
     __tablename__ = "dedup_entry"
+    __table_args__ = (Index("ix_dedup_entry_point_address", "point_key", "address_key"),)
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True)
     system_type: Mapped[str] = mapped_column(String(64))
@@ -30,7 +31,7 @@ class DedupEntry(Base):
     tokens: Mapped[str] = mapped_column(Text, default="")
     phone_hash: Mapped[str] = mapped_column(String(64), default="")
     # a pin rounded to ~1 m and the address told there: finds points shared by unrelated tickets
-    point_key: Mapped[str] = mapped_column(String(32), default="", index=True)
+    point_key: Mapped[str] = mapped_column(String(32), default="")
     address_key: Mapped[str] = mapped_column(String(120), default="")
 
 

@@ -20,8 +20,9 @@ NON_INCIDENT_STATUSES = {CanonicalStatus.DUPLICATE.value}
 CLOSED_CASE_STATUSES = {CanonicalStatus.RESOLVED.value, CanonicalStatus.CLOSED.value}
 
 
-def case_view(session: Session, case: Case) -> CaseView:
-    count = session.scalar(select(func.count(Ticket.id)).where(Ticket.case_id == case.id)) or 0
+def case_view(session: Session, case: Case, ticket_count: int | None = None) -> CaseView:
+    count = ticket_count if ticket_count is not None else (
+        session.scalar(select(func.count(Ticket.id)).where(Ticket.case_id == case.id)) or 0)
     return CaseView(id=case.id, number=case.number, status=case.status, category=case.category,
                     title=case.title, ticket_count=count)
 
@@ -119,14 +120,29 @@ class StoreFinder:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # several matchers ask the same questions about one ticket; the answers cannot change
+        # while it is being matched
+        self._memo: dict[tuple[str, str, str], Any] = {}
 
     def case_of_external(self, system_type: str, external_id: str) -> int | None:
+        key = ("of", system_type, external_id)
+        if key not in self._memo:
+            self._memo[key] = self._case_of_external(system_type, external_id)
+        return self._memo[key]  # type: ignore[no-any-return]
+
+    def cases_referencing(self, system_type: str, external_id: str) -> list[int]:
+        key = ("referencing", system_type, external_id)
+        if key not in self._memo:
+            self._memo[key] = self._cases_referencing(system_type, external_id)
+        return list(self._memo[key])
+
+    def _case_of_external(self, system_type: str, external_id: str) -> int | None:
         return self.session.scalar(
             select(Ticket.case_id).where(Ticket.system_type == system_type,
                                          Ticket.external_id == external_id,
                                          Ticket.case_id.is_not(None)).limit(1))
 
-    def cases_referencing(self, system_type: str, external_id: str) -> list[int]:
+    def _cases_referencing(self, system_type: str, external_id: str) -> list[int]:
         rows = self.session.scalars(
             select(Ticket.case_id).join(TicketReference, TicketReference.ticket_id == Ticket.id)
             .where(TicketReference.ref_system_type == system_type,

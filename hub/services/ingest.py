@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from hub.context import HubContext
 from hub.crypto import normalize_phone
 from hub.facade import CaseView, ExternalRef, MatchDecision, TicketView
-from hub.models import Case, InboundEvent, InboundStatus, MappingVersion, Ticket, TicketAlias, TicketReference
+from hub.models import Case, InboundEvent, InboundStatus, MappingVersion, System, Ticket, TicketAlias, TicketReference
 from hub.models.base import utcnow
 from hub.services import cases as case_service
 from hub.services.mapping_versions import ensure_default_mapping, parsed
@@ -91,6 +91,7 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
                     with s.begin_nested():
                         outcomes[inbound_id] = _process(ctx, s, inbound_id, False)
                 except (DataError, IntegrityError) as exc:
+                    s.info.pop("ingest_systems", None)  # may hold rows the savepoint took back
                     log.info("inbound %s left the batch: %s", inbound_id, type(exc).__name__)
     except OperationalError as exc:  # busy store, lost connection: everything rolled back
         log.info("batch of %d rolled back (%s); applying one by one", len(inbound_ids), type(exc).__name__)
@@ -143,13 +144,23 @@ def _process(ctx: HubContext, s: Session, inbound_id: int, replay: bool) -> Outc
     return outcome
 
 
+def _system_and_mapping(ctx: HubContext, s: Session, system_key: str) -> tuple[System, MappingVersion]:
+    """The system and its active mapping, looked up once per transaction (a poll page of a
+    hundred records shares them; a mapping activated meanwhile applies from the next page)."""
+    cache = s.info.setdefault("ingest_systems", {})
+    known = cache.get(system_key)
+    if known is None:
+        try:
+            system = get_system(s, system_key)
+        except SystemNotFound as exc:
+            raise Quarantine("permanent", str(exc)) from exc
+        known = cache[system_key] = (system, ensure_default_mapping(ctx, s, system))
+    return known  # type: ignore[no-any-return]
+
+
 def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
-    try:
-        system = get_system(s, ev.system_key)
-    except SystemNotFound as exc:
-        raise Quarantine("permanent", str(exc)) from exc
+    system, mapping = _system_and_mapping(ctx, s, ev.system_key)
     stype = ctx.registry.get(system.plugin)
-    mapping = ensure_default_mapping(ctx, s, system)
     ev.mapping_version_id = mapping.id
     try:
         payload = stype.decode(ev.payload)
@@ -182,8 +193,8 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
     changes = _apply_fields(ctx, ticket, fields, version, ev, mapping)
     s.flush()
     ev.ticket_id = ticket.id
-    _store_aliases(s, ticket, fields)
-    new_refs = _store_references(s, ticket, refs)
+    _store_aliases(s, ticket, fields, created)
+    new_refs = _store_references(s, ticket, refs, created)
 
     view = case_service.ticket_view(ticket, payload)
     decision: MatchDecision | None = None
@@ -205,7 +216,7 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
             _note_new_case_decision(s, case, ticket, decision)
             decision = None  # notification hooks hear of links only
         if ctx.dedup is not None:
-            ctx.dedup.index(s, ticket, view)
+            ctx.dedup.index(s, ticket, view, new=created)
     else:
         case = s.get(Case, ticket.case_id)
         assert case is not None
@@ -224,7 +235,8 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
         case_service.refresh_case(s, case)
     s.flush()
     return Outcome(InboundStatus.PROCESSED, ticket=case_service.ticket_view(ticket, payload),
-                   case=case_service.case_view(s, case), created_case=created_case,
+                   case=case_service.case_view(s, case, ticket_count=1 if created_case else None),
+                   created_case=created_case,
                    decision=decision, changes=changes)
 
 
@@ -307,18 +319,22 @@ def _references(ctx: HubContext, system_key: str, system_type: str, external_id:
     return refs
 
 
-def _store_aliases(s: Session, ticket: Ticket, fields: dict[str, Any]) -> None:
+def _store_aliases(s: Session, ticket: Ticket, fields: dict[str, Any], created: bool) -> None:
     """Fields named ``alias_<kind>`` (e.g. 案卷号 given at 立案) become permanent aliases."""
-    known = {(a.kind, a.value) for a in ticket.aliases}
+    if created and not any(name.startswith("alias_") and value for name, value in fields.items()):
+        return  # nothing to add, nothing stored yet: no look-up
+    known = set() if created else {(a.kind, a.value) for a in ticket.aliases}
     for name, value in fields.items():
         if name.startswith("alias_") and value and (name[6:], str(value)) not in known:
             s.add(TicketAlias(ticket_id=ticket.id, system_key=ticket.system_key, kind=name[6:],
                               value=str(value)))
 
 
-def _store_references(s: Session, ticket: Ticket, refs: list[ExternalRef]) -> list[ExternalRef]:
+def _store_references(s: Session, ticket: Ticket, refs: list[ExternalRef], created: bool) -> list[ExternalRef]:
     """Store the references not yet known; return them (new ones may move the ticket)."""
-    known = {(r.ref_system_type, r.ref_external_id) for r in ticket.references}
+    if not refs:
+        return []
+    known = set() if created else {(r.ref_system_type, r.ref_external_id) for r in ticket.references}
     added = [ref for ref in refs if (ref.system_type, ref.external_id) not in known]
     for ref in added:
         s.add(TicketReference(ticket_id=ticket.id, ref_system_type=ref.system_type,

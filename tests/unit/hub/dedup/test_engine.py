@@ -114,12 +114,15 @@ def test_memory_blocking_uses_cells_addresses_phones_and_the_window() -> None:
     index = MemoryIndex(model, TAXONOMY)
     index.add(1, 1, _norm("PINNED"))
     index.add(2, 2, _norm("NOPIN", lng=None, lat=None))
-    index.add(3, 3, _norm("NOISE", category_code="0502", description="噪声"))
+    index.add(3, 3, _norm("NOISE", category_code="0502", description="噪声", address="徐汇区斜土路1181号"))
     index.add(4, 4, _norm("OLD", reported_at="2026-09-01T09:00:00+08:00"))
     found = {m.ticket_id for m in index.candidates(_norm("Q"))}
-    assert found == {1, 2}  # not another group, not outside the window
+    assert found == {1, 2}  # not another group (elsewhere on the road), not outside the window
+    # another group at the very same house number: a mistyped category still meets its incident
+    index.add(5, 5, _norm("MISTYPED", category_code="0502", description="噪声"))
+    assert {m.ticket_id for m in index.candidates(_norm("Q3"))} == {1, 2, 5}
     # a ticket without a pin meets the others through its address
-    assert {m.ticket_id for m in index.candidates(_norm("Q2", lng=None, lat=None))} == {1, 2}
+    assert {m.ticket_id for m in index.candidates(_norm("Q2", lng=None, lat=None))} == {1, 2, 5}
 
 
 def test_training_learns_windows_weights_and_thresholds_from_labels() -> None:

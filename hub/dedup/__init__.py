@@ -5,13 +5,11 @@ of docs/dedup-jsonl.md) into a ``NormalizedTicket`` whose location, address, tex
 category, time and phone can be compared across the department systems.
 """
 
-from hub.dedup.address import Address, address_similarity, normalize_address
+from hub.dedup.address import Address, normalize_address
 from hub.dedup.location import (
     CentroidDetector,
     Location,
     cell_of,
-    geohash_encode,
-    geohash_neighbours,
     haversine_m,
     neighbours,
     normalize_point,
@@ -24,10 +22,7 @@ __all__ = [
     "CentroidDetector",
     "Location",
     "NormalizedTicket",
-    "address_similarity",
     "cell_of",
-    "geohash_encode",
-    "geohash_neighbours",
     "haversine_m",
     "neighbours",
     "normalize",

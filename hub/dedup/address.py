@@ -148,20 +148,3 @@ def complete_address(address: Address, text: str | None) -> Address:
 def _leading_int(number: str | None) -> int | None:
     match = re.match(r"\d+", number or "")
     return int(match.group()) if match else None
-
-
-def address_similarity(a: Address, b: Address) -> float:
-    """Banded similarity in [0, 1]: same road + number or same compound + building → 1;
-    same compound → 0.8; same road, house numbers within 20 → 0.6; same road → 0.3; else 0."""
-    if a.road and a.number and a.road == b.road and a.number == b.number:
-        return 1.0
-    if a.compound and a.compound == b.compound:
-        if a.building and a.building == b.building:
-            return 1.0
-        return 0.8
-    if a.road and a.road == b.road:
-        na, nb = _leading_int(a.number), _leading_int(b.number)
-        if na is not None and nb is not None and abs(na - nb) <= 20:
-            return 0.6
-        return 0.3
-    return 0.0

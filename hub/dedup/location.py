@@ -2,8 +2,8 @@
 
 Spatial cells: H3 (PyPI ``h3`` 4.x, Uber, well kept, binary wheels that installed cleanly)
 at resolution 9 (cells of ~174 m edge): ``cell_of`` + ``neighbours`` (``grid_disk`` k=1)
-are what blocking uses. A small geohash implementation is kept as well (``geohash_encode``,
-``geohash_neighbours``): it has no dependency and its string prefixes suit an SQL index.
+are what blocking uses (chosen over geohash: equal-area hexagons have one ring of neighbours at
+one distance, where geohash cells stretch with latitude and have corner neighbours).
 
 Weak location: a missing pin (``no_pin``), a point shared by many unrelated tickets, which
 is what a system stores when it only knows the district or street (``shared_point``), and
@@ -84,63 +84,6 @@ def neighbours(cell: str) -> frozenset[str]:
 
 _BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 _DECODE = {c: i for i, c in enumerate(_BASE32)}
-
-
-def geohash_encode(lat: float, lng: float, precision: int = 7) -> str:
-    """Standard geohash of a point (precision 7 ≈ 153 m × 153 m)."""
-    lat_lo, lat_hi, lng_lo, lng_hi = -90.0, 90.0, -180.0, 180.0
-    chars: list[str] = []
-    bits = value = 0
-    even = True  # geohash interleaves bits starting with longitude
-    while len(chars) < precision:
-        if even:
-            mid = (lng_lo + lng_hi) / 2
-            bit = lng >= mid
-            lng_lo, lng_hi = (mid, lng_hi) if bit else (lng_lo, mid)
-        else:
-            mid = (lat_lo + lat_hi) / 2
-            bit = lat >= mid
-            lat_lo, lat_hi = (mid, lat_hi) if bit else (lat_lo, mid)
-        value, bits, even = (value << 1) | int(bit), bits + 1, not even
-        if bits == 5:
-            chars.append(_BASE32[value])
-            bits = value = 0
-    return "".join(chars)
-
-
-def geohash_bounds(cell: str) -> tuple[float, float, float, float]:
-    """``(lat_lo, lat_hi, lng_lo, lng_hi)`` of a geohash cell."""
-    lat_lo, lat_hi, lng_lo, lng_hi = -90.0, 90.0, -180.0, 180.0
-    even = True
-    for char in cell:
-        value = _DECODE[char]
-        for shift in range(4, -1, -1):
-            bit = (value >> shift) & 1
-            if even:
-                mid = (lng_lo + lng_hi) / 2
-                lng_lo, lng_hi = (mid, lng_hi) if bit else (lng_lo, mid)
-            else:
-                mid = (lat_lo + lat_hi) / 2
-                lat_lo, lat_hi = (mid, lat_hi) if bit else (lat_lo, mid)
-            even = not even
-    return lat_lo, lat_hi, lng_lo, lng_hi
-
-
-def geohash_neighbours(cell: str) -> frozenset[str]:
-    """A geohash cell and its (up to) 8 adjacent cells: the centres of the cells one step
-    away, re-encoded; longitude wraps, latitude stops at the poles."""
-    lat_lo, lat_hi, lng_lo, lng_hi = geohash_bounds(cell)
-    d_lat, d_lng = lat_hi - lat_lo, lng_hi - lng_lo
-    c_lat, c_lng = (lat_lo + lat_hi) / 2, (lng_lo + lng_hi) / 2
-    out = set()
-    for i in (-1, 0, 1):
-        lat = c_lat + i * d_lat
-        if not -90.0 < lat < 90.0:
-            continue
-        for j in (-1, 0, 1):
-            lng = (c_lng + j * d_lng + 180.0) % 360.0 - 180.0
-            out.add(geohash_encode(lat, lng, len(cell)))
-    return frozenset(out)
 
 
 class CentroidDetector:

@@ -132,7 +132,7 @@ def _text_level(a: frozenset[str], b: frozenset[str]) -> str:
     return "none"
 
 
-def _address_level(a: Address, b: Address) -> str:
+def address_level(a: Address, b: Address) -> str:
     """``same_place``: same road + number or compound + building; ``same_compound`` /
     ``same_road``: same compound or road, one side does not say which building or number (no
     conflict); ``other_building``: same compound, different buildings; ``near_number``: same road,
@@ -168,7 +168,7 @@ def compare(ticket: NormalizedTicket, other: NormalizedTicket, elapsed_h: float,
         "category": "exact" if ticket.category == other.category
         else "group" if ticket.group == other.group else "other_group",
         "text": _text_level(ticket.tokens, other.tokens),
-        "address": _address_level(ticket.address, other.address),
+        "address": address_level(ticket.address, other.address),
         "phone": _phone_level(ticket.phone_hash, other.phone_hash),
         "system": "same" if ticket.system == other.system else "other",
     }

@@ -48,11 +48,12 @@ def open_case(session: Session, ticket: Ticket) -> Case:
                 street=str(ticket.fields.get("street") or ""),
                 owner_system=ticket.system_key, department=ticket.department,
                 deadline=ticket.deadline, reported_at=ticket.reported_at)
+    if case.status in CLOSED_CASE_STATUSES:  # first heard of when it was already done
+        case.closed_at = ticket.external_updated_at or ticket.reported_at
     session.add(case)
     session.flush()
     case.number = f"GH{ticket.reported_at.astimezone(SHANGHAI):%Y%m%d}{case.id:07d}"
-    ticket.case_id = case.id
-    session.flush()
+    ticket.case_id = case.id  # written with the next flush
     add_event(session, case, "case_opened", f"由 {ticket.system_key} {ticket.external_id} 立案",
               system_key=ticket.system_key, detail={"ticket_id": ticket.id})
     return case
@@ -136,16 +137,20 @@ class StoreFinder:
             self._memo[key] = self._cases_referencing(system_type, external_id)
         return list(self._memo[key])
 
+    # The questions are about *other* tickets, all flushed already: no autoflush of the one being
+    # ingested (a flush per question is most of what asking costs).
     def _case_of_external(self, system_type: str, external_id: str) -> int | None:
-        return self.session.scalar(
-            select(Ticket.case_id).where(Ticket.system_type == system_type,
-                                         Ticket.external_id == external_id,
-                                         Ticket.case_id.is_not(None)).limit(1))
+        with self.session.no_autoflush:
+            return self.session.scalar(
+                select(Ticket.case_id).where(Ticket.system_type == system_type,
+                                             Ticket.external_id == external_id,
+                                             Ticket.case_id.is_not(None)).limit(1))
 
     def _cases_referencing(self, system_type: str, external_id: str) -> list[int]:
-        rows = self.session.scalars(
-            select(Ticket.case_id).join(TicketReference, TicketReference.ticket_id == Ticket.id)
-            .where(TicketReference.ref_system_type == system_type,
-                   TicketReference.ref_external_id == external_id,
-                   Ticket.case_id.is_not(None)).distinct())
+        with self.session.no_autoflush:
+            rows = self.session.scalars(
+                select(Ticket.case_id).join(TicketReference, TicketReference.ticket_id == Ticket.id)
+                .where(TicketReference.ref_system_type == system_type,
+                       TicketReference.ref_external_id == external_id,
+                       Ticket.case_id.is_not(None)).distinct()).all()
         return [r for r in rows if r is not None]

@@ -203,6 +203,10 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
         decision = ctx.pm.hook.hub_match_case(ticket=view, references=refs,
                                               finder=case_service.StoreFinder(s))
         case = s.get(Case, decision.case_id) if decision is not None and decision.action == "link" else None
+        for _ in range(8):  # merged away meanwhile (a person merged it): follow to where it went
+            if case is None or case.merged_into_id is None:
+                break
+            case = s.get(Case, case.merged_into_id)
         if case is not None and decision is not None:
             case_service.link_ticket(s, case, ticket, decision)
         else:

@@ -6,11 +6,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from hub.config import HubConfig
 from hub.context import HubContext
+from hub.facade import MatchDecision, TicketView, hookimpl
 from hub.models import Case, InboundEvent, Ticket
 from hub.services.ingest import replay_quarantined
 from tests.support.fake_system import record
-from tests.unit.hub.conftest import ingest
+from tests.unit.hub.conftest import ingest, make_fake_ctx
 
 
 def _tickets(ctx: HubContext) -> list[Ticket]:
@@ -159,3 +161,43 @@ def test_a_value_the_store_cannot_hold_is_quarantined_not_retried_forever(fake_c
         assert ev.status == "processed"
     else:
         assert ev.status == "quarantined" and "NUL" in ev.error_reason
+
+
+def test_a_case_opened_from_a_finished_ticket_is_closed_from_the_start(fake_ctx: HubContext) -> None:
+    ingest(fake_ctx, record("F1", st="DONE"))
+    with fake_ctx.db.read_session() as s:
+        case = s.scalars(select(Case)).one()
+        # closed_at set: the recurrence look-up finds it like any other closed case
+        assert case.status == "RESOLVED" and case.closed_at is not None
+
+
+class _LinkTo:
+    """A matcher that links every ticket to one case (as a decision taken just before a person
+    merged that case away would)."""
+
+    def __init__(self) -> None:
+        self.case_id: int | None = None
+
+    @hookimpl(tryfirst=True)
+    def hub_match_case(self, ticket: TicketView, references: Any, finder: Any) -> MatchDecision | None:
+        if self.case_id is None:
+            return None
+        return MatchDecision(case_id=self.case_id, matcher="test", score=1.0, reason="test link")
+
+
+def test_a_link_to_a_case_merged_away_lands_in_the_case_that_absorbed_it(hub_config: HubConfig) -> None:
+    matcher = _LinkTo()
+    ctx = make_fake_ctx(hub_config, matcher)
+    try:
+        ingest(ctx, record("F1"), record("F2"))
+        with ctx.db.session() as s:
+            first, second = (t.case_id for t in s.scalars(select(Ticket).order_by(Ticket.id)))
+            gone = s.get(Case, second)
+            assert gone is not None
+            gone.status, gone.merged_into_id = "CANCELLED", first
+        matcher.case_id = second
+        ingest(ctx, record("F3"))
+        with ctx.db.read_session() as s:
+            assert s.scalar(select(Ticket.case_id).where(Ticket.external_id == "F3")) == first
+    finally:
+        ctx.close()

@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.dedup.address import Address, address_similarity, complete_address, normalize_address
+from hub.dedup.address import Address, complete_address, normalize_address
+from hub.dedup.model import LEVELS
+from hub.dedup.scoring import address_level
 from hub.dedup.text import text_similarity, tokenize
 
 ADDRESS_CASES = [
@@ -40,22 +42,23 @@ def test_normalize_address(text: str, expected: dict[str, object]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("a", "b", "band"),
+    ("a", "b", "level"),
     [
-        ("徐汇区斜土路1175号门口", "斜土路1175号附近", 1.0),
-        ("日晖新城小区3号楼旁", "日晖新城3号楼", 1.0),
-        ("日晖新城小区3号楼", "日晖新城5号楼", 0.8),
-        ("斜土路1175号", "斜土路1190号", 0.6),
-        ("斜土路1175号", "斜土路1300号", 0.3),
-        ("斜土路1175号", "斜土路", 0.3),
-        ("斜土路1175号", "日晖新城小区", 0.0),
-        ("", "", 0.0),
+        ("徐汇区斜土路1175号门口", "斜土路1175号附近", "same_place"),
+        ("日晖新城小区3号楼旁", "日晖新城3号楼", "same_place"),
+        ("日晖新城小区3号楼", "日晖新城5号楼", "other_building"),
+        ("日晖新城小区3号楼", "日晖新城", "same_compound"),
+        ("斜土路1175号", "斜土路1181号", "near_number"),
+        ("斜土路1175号", "斜土路1300号", "different"),
+        ("斜土路1175号", "斜土路", "same_road"),
+        ("斜土路1175号", "日晖新城小区", "different"),
+        ("", "", "missing"),
     ],
 )
-def test_address_similarity_bands(a: str, b: str, band: float) -> None:
+def test_address_levels(a: str, b: str, level: str) -> None:
     na, nb = normalize_address(a), normalize_address(b)
-    assert address_similarity(na, nb) == band
-    assert address_similarity(nb, na) == band
+    assert address_level(na, nb) == level
+    assert address_level(nb, na) == level
 
 
 @given(st.text())
@@ -72,11 +75,11 @@ _ADDRESS_TEXT = st.lists(
 
 
 @given(_ADDRESS_TEXT, _ADDRESS_TEXT)
-def test_address_similarity_symmetric_and_bounded(a: str, b: str) -> None:
+def test_address_level_symmetric_and_known(a: str, b: str) -> None:
     na, nb = normalize_address(a), normalize_address(b)
-    score = address_similarity(na, nb)
-    assert 0.0 <= score <= 1.0
-    assert score == address_similarity(nb, na)
+    level = address_level(na, nb)
+    assert level in LEVELS["address"]
+    assert level == address_level(nb, na)
 
 
 def test_paraphrases_overlap_more_than_different_incidents() -> None:

@@ -16,9 +16,6 @@ from hub.dedup.location import (
     CentroidDetector,
     assess_location,
     cell_of,
-    geohash_bounds,
-    geohash_encode,
-    geohash_neighbours,
     haversine_m,
     neighbours,
     normalize_point,
@@ -56,25 +53,6 @@ def test_no_pin(datum: str, a: float | None, b: float | None) -> None:
 def test_haversine_known_distance() -> None:
     # 0.001° of latitude ≈ 111 m
     assert haversine_m(31.0, 121.0, 31.001, 121.0) == pytest.approx(111.2, abs=0.5)
-
-
-@given(lat=st.floats(-85, 85), lng=st.floats(-179.9, 179.9), precision=st.integers(3, 8))
-def test_geohash_neighbours_contain_adjacent_cells(lat: float, lng: float, precision: int) -> None:
-    cell = geohash_encode(lat, lng, precision)
-    lat_lo, lat_hi, lng_lo, lng_hi = geohash_bounds(cell)
-    assert lat_lo <= lat <= lat_hi and lng_lo <= lng <= lng_hi
-    ring = geohash_neighbours(cell)
-    assert cell in ring and len(ring) == 9
-    d_lat, d_lng = (lat_hi - lat_lo) * 0.5, (lng_hi - lng_lo) * 0.5
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            p_lat = min(89.99, max(-89.99, lat + dy * d_lat))
-            p_lng = (lng + dx * d_lng + 180.0) % 360.0 - 180.0
-            assert geohash_encode(p_lat, p_lng, precision) in ring
-
-
-def test_geohash_known_value() -> None:
-    assert geohash_encode(57.64911, 10.40744, 11) == "u4pruydqqvj"
 
 
 def test_h3_cells_and_neighbours() -> None:

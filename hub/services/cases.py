@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.facade import CaseView, MatchDecision, TicketView
+from hub.lifecycle import TICKET_ONLY, IllegalTransition, is_legal
 from hub.models import Case, CaseEvent, Ticket, TicketReference, utcnow
 from mappings.canonical import CanonicalStatus
 
@@ -18,6 +19,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 # statuses a ticket can hold that say nothing about the incident itself
 NON_INCIDENT_STATUSES = {CanonicalStatus.DUPLICATE.value}
 CLOSED_CASE_STATUSES = {CanonicalStatus.RESOLVED.value, CanonicalStatus.CLOSED.value}
+# the matcher name of a move a person ordered (dedup_ops: merge, split into a case, review, undo);
+# such moves are audited, undoable operations and do not go through the lifecycle machine
+OPERATOR_MATCHER = "manual"
 
 
 def case_view(session: Session, case: Case, ticket_count: int | None = None) -> CaseView:
@@ -67,7 +71,7 @@ def link_ticket(session: Session, case: Case, ticket: Ticket, decision: MatchDec
               system_key=ticket.system_key,
               detail={"ticket_id": ticket.id, "matcher": decision.matcher, "score": decision.score,
                       "detail": dict(decision.detail)})
-    refresh_case(session, case)
+    refresh_case(session, case, operator=decision.matcher == OPERATOR_MATCHER)
 
 
 def move_ticket(session: Session, ticket: Ticket, source: Case, target: Case, decision: MatchDecision) -> None:
@@ -79,7 +83,7 @@ def move_ticket(session: Session, ticket: Ticket, source: Case, target: Case, de
               system_key=ticket.system_key, detail={"ticket_id": ticket.id, "to_case": target.id})
     remaining = session.scalar(select(func.count(Ticket.id)).where(Ticket.case_id == source.id)) or 0
     if remaining:
-        refresh_case(session, source)
+        refresh_case(session, source, operator=decision.matcher == OPERATOR_MATCHER)
         return
     add_event(session, source, "case_merged", f"并入 {target.number}",
               detail={"into_case": target.id, "from": source.status, "to": CanonicalStatus.CANCELLED.value})
@@ -88,20 +92,35 @@ def move_ticket(session: Session, ticket: Ticket, source: Case, target: Case, de
     source.updated_at = utcnow()
 
 
-def refresh_case(session: Session, case: Case) -> None:
-    """Derive the case's status and gaps from its tickets (newest change wins, for now;
-    the sync issue replaces this with the lifecycle state machine and department authority)."""
+def refresh_case(session: Session, case: Case, *, operator: bool = False) -> None:
+    """Derive the case's status and gaps from its tickets.
+
+    The candidate status is the newest live ticket's (newest change wins); the case takes it only
+    where the lifecycle allows (``hub.lifecycle``), so a late, stale or wrong report never moves a
+    case backwards or out of 已撤销: it is refused and noted once on the timeline (``status_refused``).
+    ``operator``: the refresh follows a person's audited, undoable operation (merge, move, undo):
+    membership was corrected, the derived status follows it even where the machine would refuse,
+    and the timeline says so. ``DUPLICATE`` never becomes a case status either way."""
     tickets = list(session.scalars(select(Ticket).where(Ticket.case_id == case.id)))
     live = [t for t in tickets if t.status not in NON_INCIDENT_STATUSES] or tickets
     newest = max(live, key=lambda t: (t.external_updated_at or t.reported_at, t.id))
-    if newest.status != case.status:
-        add_event(session, case, "status_changed", f"{case.status} → {newest.status}",
-                  system_key=newest.system_key,
-                  detail={"from": case.status, "to": newest.status, "ticket_id": newest.id,
-                          "system_status": newest.status_code})
-        case.status = newest.status
+    candidate = newest.status
+    taken = candidate == case.status
+    if not taken:
+        legal = _may_take(case.status, candidate)
+        if legal or (operator and candidate not in TICKET_ONLY):
+            detail: dict[str, Any] = {"from": case.status, "to": candidate, "ticket_id": newest.id,
+                                      "system_status": newest.status_code}
+            if not legal:
+                detail["lifecycle"] = "operator override"
+            add_event(session, case, "status_changed", f"{case.status} → {candidate}",
+                      system_key=newest.system_key, detail=detail)
+            case.status = candidate
+            taken = True
+        else:
+            _note_refusal(session, case, newest)
     if case.status in CLOSED_CASE_STATUSES:
-        case.closed_at = case.closed_at or newest.external_updated_at or utcnow()
+        case.closed_at = case.closed_at or (newest.external_updated_at if taken else None) or utcnow()
     else:
         case.closed_at = None
     case.reported_at = min(t.reported_at for t in tickets)
@@ -114,6 +133,34 @@ def refresh_case(session: Session, case: Case) -> None:
     if not case.address:
         case.address = next((t.address for t in tickets if t.address), "")
     case.updated_at = utcnow()
+
+
+def _may_take(current: str, candidate: str) -> bool:
+    """The lifecycle's answer; a case that holds ``DUPLICATE`` (opened from a ticket that was one
+    already) leaves it for any case status, the way out of a state no case should be in."""
+    if current in TICKET_ONLY:
+        return candidate not in TICKET_ONLY
+    return is_legal(current, candidate)
+
+
+def _note_refusal(session: Session, case: Case, ticket: Ticket) -> None:
+    """One ``status_refused`` line per (ticket, status) while the case's status stands: every later
+    refresh (another ticket's update, a redelivery) would otherwise repeat it."""
+    status = ticket.status
+    since = select(func.coalesce(func.max(CaseEvent.id), 0)).where(
+        CaseEvent.case_id == case.id, CaseEvent.kind == "status_changed").scalar_subquery()
+    noted = session.scalars(select(CaseEvent.detail).where(
+        CaseEvent.case_id == case.id, CaseEvent.kind == "status_refused", CaseEvent.id > since))
+    if any(isinstance(d, dict) and d.get("ticket_id") == ticket.id and d.get("to") == status for d in noted):
+        return
+    who = f"{ticket.system_key} {ticket.external_id}"
+    if status in TICKET_ONLY:
+        summary = f"{who} 报告 {status}（工单级状态），案件状态保持 {case.status}"
+    else:
+        summary = f"{who} 报告 {status}，不能从 {case.status} 转入，已忽略"
+    add_event(session, case, "status_refused", summary, system_key=ticket.system_key,
+              detail={"from": case.status, "to": status, "ticket_id": ticket.id,
+                      "system_status": ticket.status_code, "reason": str(IllegalTransition(case.status, status))})
 
 
 class StoreFinder:

@@ -225,8 +225,8 @@ def split_ticket(ctx: HubContext, system_key: str, external_id: str, actor: str,
                 raise OperationError(409, f"{label} is the only ticket of case {source.number}: nothing to split")
             before = _snapshot([source])
             new = open_case(s, ticket)
-            refresh_case(s, source)
-            refresh_case(s, new)
+            refresh_case(s, source, operator=True)
+            refresh_case(s, new, operator=True)
             move = {"ticket_id": ticket.id, "from_case": source.id, "to_case": new.id}
             op = _operation(s, "split", source, actor, reason, [move], before, created_case=new.id)
             _note(s, source, "ticket_split", f"{label} 拆出，另立新案 {new.number}（操作人 {actor}）{_why(reason)}",
@@ -322,7 +322,7 @@ def _restore(s: Session, cases: list[Case], detail: dict[str, Any]) -> None:
             case.merged_into_id = merged.get(key)
             stamp = closed.get(key)
             case.closed_at = datetime.fromisoformat(stamp) if stamp else None
-        refresh_case(s, case)
+        refresh_case(s, case, operator=True)
 
 
 def _reopen_review(s: Session, review_id: int, detail: dict[str, Any]) -> None:

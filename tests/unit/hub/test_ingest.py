@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from hub.config import HubConfig
 from hub.context import HubContext
 from hub.facade import MatchDecision, TicketView, hookimpl
-from hub.models import Case, InboundEvent, Ticket
+from hub.models import Case, CaseEvent, InboundEvent, Ticket
 from hub.services.ingest import replay_quarantined
 from tests.support.fake_system import record
 from tests.unit.hub.conftest import ingest, make_fake_ctx
@@ -60,6 +60,64 @@ def test_status_change_moves_the_case_and_lands_on_the_timeline(fake_ctx: HubCon
         assert case.status == "IN_PROGRESS"
         kinds = [e.kind for e in case.events]
     assert kinds == ["case_opened", "ticket_status", "status_changed"]
+
+
+def _refusals(ctx: HubContext, case_id: int) -> list[CaseEvent]:
+    with ctx.db.read_session() as s:
+        return list(s.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind == "status_refused")
+                              .order_by(CaseEvent.id)))
+
+
+def test_a_newer_snapshot_reporting_an_earlier_status_never_moves_the_case_back(fake_ctx: HubContext) -> None:
+    ingest(fake_ctx, record("F1"), record("F1", v=2, st="DONE"))
+    with fake_ctx.db.read_session() as s:
+        case = s.scalars(select(Case)).one()
+        assert case.status == "RESOLVED" and case.closed_at is not None
+        case_id, closed_at = case.id, case.closed_at
+    # the system's next version says 新建 again (reset on its side, reported earlier than it was)
+    ingest(fake_ctx, record("F1", v=3, st="NEW", at="2026-11-23 08:00:00"))
+    ingest(fake_ctx, record("F1", v=4, st="NEW", text="门口有人摆摊，已第二次反映"))  # same status again
+    (ticket,) = _tickets(fake_ctx)
+    assert (ticket.seq, ticket.status, ticket.status_code) == (4, "REPORTED", "NEW")  # the ticket mirrors its system
+    with fake_ctx.db.read_session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None and (case.status, case.closed_at) == ("RESOLVED", closed_at)
+        kinds = [e.kind for e in case.events]
+    assert kinds == ["case_opened", "ticket_status", "status_changed", "ticket_status", "status_refused"]
+    (refused,) = _refusals(fake_ctx, case_id)
+    assert refused.detail == {"from": "RESOLVED", "to": "REPORTED", "ticket_id": ticket.id, "system_status": "NEW",
+                              "reason": refused.detail["reason"]}
+    assert "backwards" in refused.detail["reason"]
+    assert refused.summary == "fake F1 报告 REPORTED，不能从 RESOLVED 转入，已忽略"
+    # a different illegal status is news: one more line; then a legal one moves the case again
+    ingest(fake_ctx, record("F1", v=5, st="DOING"), record("F1", v=6, st="DOING", title="再次"))
+    assert [e.detail["to"] for e in _refusals(fake_ctx, case_id)] == ["REPORTED", "IN_PROGRESS"]
+    ingest(fake_ctx, record("F1", v=7, st="DONE"))
+    with fake_ctx.db.read_session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None and (case.status, case.closed_at) == ("RESOLVED", closed_at)
+
+
+def test_forward_moves_skip_steps_the_hub_never_saw(fake_ctx: HubContext) -> None:
+    ingest(fake_ctx, record("F1"), record("F1", v=5, st="DONE"))  # 新建 → 完成, 处理中 never polled
+    with fake_ctx.db.read_session() as s:
+        case = s.scalars(select(Case)).one()
+        assert case.status == "RESOLVED" and case.closed_at is not None
+        assert [e.kind for e in case.events] == ["case_opened", "ticket_status", "status_changed"]
+
+
+def test_a_cancelled_case_is_not_revived_by_a_later_report(fake_ctx: HubContext) -> None:
+    ingest(fake_ctx, record("F1"))
+    with fake_ctx.db.session() as s:  # cancelled in its department's system (fakesys has no such code)
+        case = s.scalars(select(Case)).one()
+        case.status, case_id = "CANCELLED", case.id
+    ingest(fake_ctx, record("F1", v=2, st="DOING"), record("F1", v=3, st="DOING", title="again"))
+    with fake_ctx.db.read_session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None and case.status == "CANCELLED" and case.closed_at is None
+    (refused,) = _refusals(fake_ctx, case_id)
+    assert (refused.detail["from"], refused.detail["to"]) == ("CANCELLED", "IN_PROGRESS")
+    assert "final" in refused.detail["reason"]
 
 
 def test_unmappable_payload_is_quarantined_then_replayed_after_fix(fake_ctx: HubContext) -> None:

@@ -151,6 +151,61 @@ class PushConnector(Connector, Protocol):
     def handle_webhook(self, request: WebhookRequest, sink: InboundSink) -> WebhookReply: ...
 
 
+# ---------------------------------------------------------------- outbound effects
+
+
+@dataclass(frozen=True)
+class OutboundEffect:
+    """One effect the hub asks a system to apply (a status change, a note, a new record).
+
+    ``idempotency_key`` is stable across every attempt of the same effect: the connector puts
+    it where the system de-duplicates (12345 ``X-Request-Id``, 数字城管 ``externalNo``, ...), so
+    a retry after a lost answer is applied once. ``attempt`` counts from 1.
+    """
+
+    message_id: int
+    case_id: int | None
+    system_key: str
+    operation: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What a system answered. An effect the system reports as already applied (409, code
+    2003, ``DUPLICATE_FEEDBACK``) is a success: ``ok=True``. ``ok=False`` means the system
+    refused it for good (no retry); raise ``DeliveryError`` for anything retryable."""
+
+    ok: bool
+    detail: str = ""
+    external_ref: str | None = None
+
+
+class DeliveryError(HubError):
+    """A delivery failed. ``kind``: ``transient`` (retry with backoff, waiting at least
+    ``retry_after`` seconds when the system said so), ``permanent`` (the same request will
+    fail again: dead-letter it) or ``mapping`` (the effect cannot be expressed in the system's
+    terms: dead-letter it until the mapping is fixed). The message must not hold credentials."""
+
+    KINDS = ("transient", "permanent", "mapping")
+
+    def __init__(self, message: str, kind: str = "transient", retry_after: float | None = None) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"delivery error kind must be one of {self.KINDS}, not {kind!r}")
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+@runtime_checkable
+class Deliverer(Protocol):
+    """A connector that can apply outbound effects implements ``deliver``."""
+
+    def deliver(self, effect: OutboundEffect) -> DeliveryResult: ...
+
+
 def decode_json(raw: str) -> dict[str, Any]:
     value = json.loads(raw)
     if not isinstance(value, dict):
@@ -279,11 +334,15 @@ __all__ = [
     "ConnectionReport",
     "Connector",
     "CursorStore",
+    "Deliverer",
+    "DeliveryError",
+    "DeliveryResult",
     "ExternalRef",
     "HubError",
     "InboundSink",
     "MappingError",
     "MatchDecision",
+    "OutboundEffect",
     "PollReport",
     "PullConnector",
     "PushConnector",

@@ -341,3 +341,47 @@ class MatchExplanationSchema(Schema):
     case = fields.Nested(CaseBriefSchema)
     tickets = fields.List(fields.Nested(TicketExplanationSchema))
     operations = fields.List(fields.Nested(CaseOperationSchema))
+
+
+# --- outbound: delivery state, dead letters and replay (hub/api/outbound.py) -------------------
+
+OUTBOUND_STATUS_CHOICES = ["pending", "sent", "failed", "dead"]
+
+
+class OutboundArgs(PageArgs):
+    status = fields.Str(validate=validate.OneOf(OUTBOUND_STATUS_CHOICES),
+                        metadata={"description": "``dead``: the dead-letter queue"})
+    system = text(64)
+
+
+class OutboundMessageSchema(Schema):
+    id = fields.Int()
+    case_id = fields.Int(allow_none=True)
+    system = fields.Str(attribute="system_key")
+    operation = fields.Str()
+    idempotency_key = fields.Str()
+    status = fields.Str(metadata={"description": "pending / sent / failed (retry scheduled) / dead"})
+    attempts = fields.Int()
+    error_kind = fields.Str(metadata={"description": "transient / permanent / mapping (empty once sent)"})
+    last_error = fields.Str(metadata={"description": "the last failure's reason, credentials masked"})
+    next_attempt_at = fields.AwareDateTime()
+    created_at = fields.AwareDateTime()
+    sent_at = fields.AwareDateTime(allow_none=True)
+    payload = fields.Dict(metadata={"description": "the effect as the hub asked for it, phone numbers masked"})
+
+
+class OutboundPageSchema(Schema):
+    total = fields.Int()
+    page = fields.Int()
+    page_size = fields.Int()
+    items = fields.List(fields.Nested(OutboundMessageSchema))
+
+
+class OutboundReplayArgs(Schema):
+    ids = fields.List(fields.Int(validate=DB_ID), validate=validate.Length(max=1000),
+                      metadata={"description": "dead messages to replay; omitted: every dead message (of system)"})
+    system = text(64)
+
+
+class OutboundReplayResultSchema(Schema):
+    replayed = fields.Int(metadata={"description": "how many dead messages are pending again"})

@@ -11,8 +11,11 @@ from typing import Any
 from hub.facade import (
     ConnectionReport,
     CursorStore,
+    DeliveryError,
+    DeliveryResult,
     ExternalRef,
     InboundSink,
+    OutboundEffect,
     PollReport,
     RawRecord,
     SystemConfig,
@@ -44,9 +47,42 @@ def raw(rec: dict[str, Any]) -> RawRecord:
 
 
 class FakeConnector:
+    """Polls records from ``queue``; delivers outbound effects into ``applied`` (one per
+    idempotency key, like a system that de-duplicates) after raising whatever ``failures``
+    holds, one per call."""
+
     def __init__(self, config: SystemConfig) -> None:
         self.config = config
         self.queue: list[dict[str, Any]] = []
+        self.calls: list[OutboundEffect] = []  # every deliver() call, failed ones included
+        self.applied: dict[str, OutboundEffect] = {}  # idempotency key -> effect, in order applied
+        self.failures: list[Exception] = []
+
+    # -- telling it to fail
+    def fail_transient(self, times: int = 1) -> None:
+        self.failures.extend(DeliveryError("fake system unavailable (503)", "transient") for _ in range(times))
+
+    def fail_permanent(self, message: str = "fake system refuses: INVALID_STATE") -> None:
+        self.failures.append(DeliveryError(message, "permanent"))
+
+    def rate_limit(self, retry_after: float) -> None:
+        self.failures.append(DeliveryError("429 too many requests", "transient", retry_after=retry_after))
+
+    def fail_with(self, *errors: Exception) -> None:
+        self.failures.extend(errors)
+
+    @property
+    def delivered(self) -> list[OutboundEffect]:
+        return list(self.applied.values())
+
+    def deliver(self, effect: OutboundEffect) -> DeliveryResult:
+        self.calls.append(effect)
+        if self.failures:
+            raise self.failures.pop(0)
+        if effect.idempotency_key in self.applied:
+            return DeliveryResult(ok=True, detail="already applied", external_ref=f"F{effect.message_id}")
+        self.applied[effect.idempotency_key] = effect
+        return DeliveryResult(ok=True, detail="applied", external_ref=f"F{effect.message_id}")
 
     def test_connection(self) -> ConnectionReport:
         return ConnectionReport(ok=True, message="fake")

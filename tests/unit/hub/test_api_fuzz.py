@@ -27,7 +27,7 @@ def _operations() -> list[str]:
             "GET /api/v1/plugins", "GET /api/v1/systems/{key}/mappings", "POST /api/v1/systems/{key}/mappings",
             "POST /api/v1/systems/{key}/mappings/{version}/activate", "GET /api/v1/inbound-events",
             "GET /api/v1/inbound-events/{event_id}", "POST /api/v1/inbound-events/{event_id}/replay",
-            "POST /api/v1/inbound-events/replay"]
+            "POST /api/v1/inbound-events/replay", "GET /api/v1/outbound", "POST /api/v1/outbound/replay"]
 
 
 @pytest.mark.parametrize("label", _operations())

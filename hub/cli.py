@@ -140,12 +140,25 @@ def tokens_create(name: str, role: str, scope: str) -> None:
 
 
 @main.command()
-def worker() -> None:
-    """Consume the ingest queue (kombu) and sweep for lost messages."""
+@click.option("--queue", "queues", type=click.Choice(["all", "ingest", "outbound"]), default="all",
+              show_default=True, help="ingest: apply inbound events; outbound: deliver the outbox; all: both")
+def worker(queues: str) -> None:
+    """Consume the ingest and outbound queues (kombu); sweep for lost messages and due deliveries."""
     from hub.workers.ingest_worker import run_worker
+    from hub.workers.outbox_worker import run_outbox_worker
 
     ctx = _ctx()
-    run_worker(ctx, _stop_event())
+    stop = _stop_event()
+    if queues == "ingest":
+        run_worker(ctx, stop)
+    elif queues == "outbound":
+        run_outbox_worker(ctx, stop)
+    else:  # one process, two consumers: delivery in a thread, ingest in the main thread
+        delivery = threading.Thread(target=run_outbox_worker, args=(ctx, stop), name="outbox-worker", daemon=True)
+        delivery.start()
+        run_worker(ctx, stop)
+        stop.set()
+        delivery.join(timeout=10)
 
 
 @main.command()
@@ -264,7 +277,7 @@ def dedup_train(input_path: Path, out_path: Path, precision: float, review_share
 @click.option("--sandbox-port", default=9101, show_default=True)
 @click.option("--rate", default=6.0, show_default=True, help="sandbox incidents per minute")
 def demo(port: int, sandbox_port: int, rate: float) -> None:
-    """Run everything on the embedded default: sandbox systems, traffic, web, worker, poller."""
+    """Run everything on the embedded default: sandbox systems, traffic, web, workers, poller."""
     from hub.demo import run_demo
 
     sys.exit(run_demo(port=port, sandbox_port=sandbox_port, rate=rate))

@@ -1,7 +1,7 @@
 """``hub demo``: the embedded default as one process tree.
 
 SQLite (WAL) + kombu's filesystem transport under ``var/``, the four sandbox systems with a
-traffic generator, and the hub's web, worker and poller processes. Ctrl-C stops them all.
+traffic generator, and the hub's web, ingest worker, delivery worker and poller processes. Ctrl-C stops them all.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def run_demo(port: int = 8000, sandbox_port: int = 9101, rate: float = 6.0) -> i
         token_file.write_text(token + "\n")
         token_file.chmod(0o600)
         spawn([*hub_cmd, "serve", "--port", str(port)])
-        spawn([*hub_cmd, "worker"])
+        spawn([*hub_cmd, "worker", "--queue", "ingest"])
+        spawn([*hub_cmd, "worker", "--queue", "outbound"])  # delivers the outbox to the systems
         spawn([*hub_cmd, "poll"])
         _wait_http(f"http://127.0.0.1:{port}/healthz")
         print(f"""

@@ -5,6 +5,7 @@ from hub.models.case import Case, CaseEvent
 from hub.models.dedup import CaseOperation, DedupEntry, DedupKey, MatchRecord, ReviewStatus
 from hub.models.inbound import InboundEvent, InboundStatus
 from hub.models.outbound import OutboundMessage, OutboundStatus
+from hub.models.sync import SyncLink
 from hub.models.system import ApiToken, MappingVersion, PollCursor, SyncLog, System
 from hub.models.ticket import Ticket, TicketAlias, TicketReference
 
@@ -24,6 +25,7 @@ __all__ = [
     "OutboundStatus",
     "PollCursor",
     "ReviewStatus",
+    "SyncLink",
     "SyncLog",
     "System",
     "Ticket",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from hub.facade import CaseView, MatchDecision, TicketView
 from hub.lifecycle import TICKET_ONLY, IllegalTransition, is_legal
 from hub.models import Case, CaseEvent, Ticket, TicketReference, utcnow
+from hub.services import sync
 from mappings.canonical import CanonicalStatus
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -115,8 +116,10 @@ def refresh_case(session: Session, case: Case, *, operator: bool = False) -> Non
                 detail["lifecycle"] = "operator override"
             add_event(session, case, "status_changed", f"{case.status} → {candidate}",
                       system_key=newest.system_key, detail=detail)
-            case.status = candidate
+            previous, case.status = case.status, candidate
             taken = True
+            if legal:  # tell the other linked systems (an operator's override corrects our record only)
+                sync.plan_status_change(session, case, previous=previous, source_ticket=newest)
         else:
             _note_refusal(session, case, newest)
     if case.status in CLOSED_CASE_STATUSES:

@@ -24,6 +24,7 @@ from hub.facade import CaseView, ExternalRef, MatchDecision, TicketView
 from hub.models import Case, InboundEvent, InboundStatus, MappingVersion, System, Ticket, TicketAlias, TicketReference
 from hub.models.base import utcnow
 from hub.services import cases as case_service
+from hub.services import sync
 from hub.services.mapping_versions import ensure_default_mapping, parsed
 from hub.services.redact import redact_text
 from hub.services.systems import SystemNotFound, get_system
@@ -62,6 +63,7 @@ def process_event(ctx: HubContext, inbound_id: int, *, replay: bool = False) -> 
         try:
             with ctx.db.session() as s:
                 outcome = _process(ctx, s, inbound_id, replay)
+                planned = sync.take_planned(s)
             break
         except DataError as exc:  # the store refuses a value (e.g. NUL in PostgreSQL text)
             return _quarantine_after_rollback(ctx, inbound_id, f"store refused a value: {exc.orig}")
@@ -72,6 +74,7 @@ def process_event(ctx: HubContext, inbound_id: int, *, replay: bool = False) -> 
                      type(exc).__name__)
             if attempt == 2:
                 raise
+    _nudge_outbound(ctx, planned)
     _notify(ctx, outcome)
     return outcome
 
@@ -84,6 +87,7 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
     if len(inbound_ids) <= 1:
         return [process_event(ctx, i) for i in inbound_ids]
     outcomes: dict[int, Outcome] = {}
+    planned = 0
     try:
         with ctx.db.session() as s:
             for inbound_id in inbound_ids:
@@ -93,9 +97,11 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
                 except (DataError, IntegrityError) as exc:
                     s.info.pop("ingest_systems", None)  # may hold rows the savepoint took back
                     log.info("inbound %s left the batch: %s", inbound_id, type(exc).__name__)
+            planned = sync.take_planned(s)  # may count a rolled-back row's effects: a spare nudge
     except OperationalError as exc:  # busy store, lost connection: everything rolled back
         log.info("batch of %d rolled back (%s); applying one by one", len(inbound_ids), type(exc).__name__)
-        outcomes = {}
+        outcomes, planned = {}, 0
+    _nudge_outbound(ctx, planned)
     done = []
     for inbound_id in inbound_ids:
         outcome = outcomes.get(inbound_id)
@@ -105,6 +111,16 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
             _notify(ctx, outcome)
             done.append(outcome)
     return done
+
+
+def _nudge_outbound(ctx: HubContext, planned: int) -> None:
+    """Committed outbound effects: wake a delivery worker (best effort; its sweep finds them anyway)."""
+    if not planned or ctx.bus is None:
+        return
+    try:
+        ctx.bus.publish_outbound(planned)
+    except Exception:  # never fail an ingestion that committed over a nudge
+        log.exception("outbound nudge failed; the delivery sweep will find %d effect(s)", planned)
 
 
 def _quarantine_after_rollback(ctx: HubContext, inbound_id: int, reason: str) -> Outcome:

@@ -16,6 +16,7 @@ from kombu.entity import Exchange, Queue
 log = logging.getLogger(__name__)
 
 INGEST_ROUTING_KEY = "ingest"
+OUTBOUND_ROUTING_KEY = "outbound"
 
 
 class Bus:
@@ -36,6 +37,14 @@ class Bus:
         self.exchange = Exchange("gridhub", type="direct", durable=True)
         self.ingest_queue = Queue("gridhub.ingest", self.exchange, routing_key=INGEST_ROUTING_KEY,
                                   durable=True)
+        # outbound nudges: "the outbox has due rows"; the body says nothing the outbox does not.
+        # Its own exchange: kombu's filesystem transport creates an exchange's binding table with
+        # an unlocked truncate-then-write, so two processes binding *different* queues to one new
+        # exchange at once can leave a corrupt table (seen: JSONDecodeError "Extra data"); with one
+        # queue per exchange every writer writes the same bytes.
+        self.outbound_exchange = Exchange("gridhub.outbound", type="direct", durable=True)
+        self.outbound_queue = Queue("gridhub.outbound", self.outbound_exchange, routing_key=OUTBOUND_ROUTING_KEY,
+                                    durable=True)
         self._lock = threading.Lock()
         self._conn: Connection | None = None
 
@@ -56,19 +65,31 @@ class Bus:
         the rows stay pending and the workers' sweep picks them up."""
         if not inbound_ids:
             return True
+        if self._publish({"ids": inbound_ids}, self.exchange, INGEST_ROUTING_KEY, self.ingest_queue):
+            return True
+        log.warning("%d inbound events left for the sweep", len(inbound_ids))
+        return False
+
+    def publish_outbound(self, count: int = 1) -> bool:
+        """Nudge a delivery worker: the outbox has (``count``) new rows. Best effort: False when
+        the broker is unreachable, and the delivery worker's periodic sweep finds the rows anyway."""
+        if self._publish({"count": count}, self.outbound_exchange, OUTBOUND_ROUTING_KEY, self.outbound_queue):
+            return True
+        log.warning("%d outbound effects left for the delivery sweep", count)
+        return False
+
+    def _publish(self, body: dict[str, Any], exchange: Exchange, routing_key: str, queue: Queue) -> bool:
         try:
             with self._lock:
                 if self._conn is None:
                     self._conn = self.connection()
                 producer = self._conn.Producer(serializer="json")
-                producer.publish({"ids": inbound_ids}, exchange=self.exchange,
-                                 routing_key=INGEST_ROUTING_KEY, declare=[self.ingest_queue],
+                producer.publish(body, exchange=exchange, routing_key=routing_key, declare=[queue],
                                  retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2,
                                                            "interval_step": 0.5, "interval_max": 1})
             return True
         except Exception as exc:  # kombu raises many transport-specific types
-            log.warning("broker unreachable (%s); %d inbound events left for the sweep",
-                        type(exc).__name__, len(inbound_ids))
+            log.warning("broker unreachable (%s) publishing to %s", type(exc).__name__, routing_key)
             self._reset()
             return False
 

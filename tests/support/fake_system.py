@@ -104,7 +104,7 @@ class FakePlugin:
     def hub_register_system_types(self, registry: SystemTypeRegistry) -> None:
         registry.register(SystemType(key="fakesys", title="测试系统", connector_factory=FakeConnector,
                                      default_mapping=MAPPING, credential_fields=("secret",),
-                                     status_labels={"NEW": "新建", "DOING": "处理中", "DONE": "完成"}))
+                                     status_labels={"NEW": "新建", "DOING": "处理中", "HOLD": "挂起", "DONE": "完成"}))
 
     @hookimpl
     def hub_ticket_references(self, ticket: TicketView) -> list[ExternalRef] | None:

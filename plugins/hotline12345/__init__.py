@@ -1,7 +1,8 @@
 """GridHub plugin: 12345 市民服务热线工单系统 (shared/world/hotline12345.md).
 
-Registers the ``hotline12345`` system type (pulled: signed change feed) and the explicit
-reference a 重复件 carries to its master work order.
+Registers the ``hotline12345`` system type (pulled: signed change feed; written: status effects
+become gateway actions, see ``outbound``) and the explicit reference a 重复件 carries to its
+master work order.
 """
 
 from __future__ import annotations
@@ -12,23 +13,12 @@ from pathlib import Path
 import mappings
 from hub.facade import ExternalRef, SystemType, SystemTypeRegistry, TicketView, hookimpl
 from plugins.hotline12345.connector import factory
+from plugins.hotline12345.outbound import STATUS_LABELS
 
 __version__ = "1.0.0"
 
 SYSTEM_TYPE = "hotline12345"
 DUPLICATE_STATUS = "80"
-# zt, as the spec names it
-STATUS_LABELS: dict[str, str] = {
-    "10": "已受理待派单",
-    "20": "已派单待签收",
-    "30": "办理中",
-    "35": "延期办理中",
-    "40": "已办结待回访",
-    "50": "已回访归档",
-    "60": "已退单",
-    "70": "已撤销",
-    "80": "重复件",
-}
 
 
 @hookimpl
@@ -43,7 +33,7 @@ def hub_register_system_types(registry: SystemTypeRegistry) -> None:
         push=False,
         credential_fields=("app_key", "app_secret"),
         status_labels=STATUS_LABELS,
-        description="12345 工单开放接口 v2：签名请求读取变更流（承办单位网关）",
+        description="12345 工单开放接口 v2：签名请求读取变更流，回写签收/延期/办结/退单/重复件（承办单位网关）",
         version=__version__,
     ))
 

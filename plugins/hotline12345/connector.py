@@ -1,4 +1,5 @@
-"""The 12345 connector: reads the signed change feed, fetches single work orders.
+"""The 12345 connector: reads the signed change feed, fetches single work orders, and delivers
+status effects as gateway actions (``deliver``; the action logic is in ``outbound``).
 
 The hub is a handling-unit gateway of the hotline (shared/world/hotline12345.md). Every feed
 item is the full snapshot of a work order as of one change, so each becomes one raw record
@@ -17,7 +18,17 @@ from typing import Any
 from adapters.base import AdapterError, AuthError, BusinessError, PermanentError, Transport
 from adapters.http import HttpTransport
 from adapters.signed_rest import SignedJsonClient
-from hub.facade import ConnectionReport, CursorStore, InboundSink, PollReport, RawRecord, SystemConfig
+from hub.facade import (
+    ConnectionReport,
+    CursorStore,
+    DeliveryResult,
+    InboundSink,
+    OutboundEffect,
+    PollReport,
+    RawRecord,
+    SystemConfig,
+)
+from plugins.hotline12345.outbound import DEFAULT_YQ_DAYS, YQ_DAYS, StatusWriter
 
 FEED_CURSOR = "feed"
 FEED_PATH = "/workorders/changes"
@@ -26,6 +37,7 @@ MAX_PAGE_LIMIT = 200  # the feed refuses more (4001)
 DEFAULT_MAX_PAGES = 20
 DEFAULT_TIMEOUT_S = 10.0
 NOT_FOUND = "4004"
+DEFAULT_OPERATOR = "GridHub"
 
 
 def snapshot_record(item: Any) -> RawRecord | None:
@@ -70,7 +82,9 @@ class HotlineConnector:
     """Pulled connector of one 12345 gateway (``SystemConfig`` settings and credentials).
 
     Settings: ``units`` (the gateway's handling units, used by actions), ``page_limit``
-    (1..200, default 100), ``max_pages_per_poll`` (default 20), ``timeout_s`` (default 10).
+    (1..200, default 100), ``max_pages_per_poll`` (default 20), ``timeout_s`` (default 10),
+    ``operator`` (``czr`` of the actions, default ``GridHub``), ``yq_days`` (``yqts`` of a
+    延期 when neither the effect nor the mapping gives one, 1..15, default 5).
     Credentials: ``app_key``, ``app_secret``.
     """
 
@@ -86,6 +100,9 @@ class HotlineConnector:
             config.base_url, str(config.credentials.get("app_key", "")),
             str(config.credentials.get("app_secret", "")),
             transport if transport is not None else HttpTransport(timeout=timeout), clock=clock)
+        self.writer = StatusWriter(
+            self.client, self.units, str(settings.get("operator") or DEFAULT_OPERATOR), clock,
+            _setting_int(settings, "yq_days", DEFAULT_YQ_DAYS, *YQ_DAYS))
 
     def __repr__(self) -> str:
         return f"HotlineConnector({self.client!r})"
@@ -145,6 +162,16 @@ class HotlineConnector:
         if record is None:
             raise PermanentError(f"GET /workorders/{external_id}: {unidentified_reason(item)}")
         return record
+
+    # ----- writing ----------------------------------------------------------------------------
+    def deliver(self, effect: OutboundEffect) -> DeliveryResult:
+        """Apply one ``status`` effect to its work order (``hub.facade.Deliverer``).
+
+        Reads the order, walks the steps the spec requires (``QS`` before ``BJ``/``YQ`` from
+        ``20``), sends each with ``expectedVersion`` and ``X-Request-Id``; an order already at
+        the target or beyond it is a success without a call. See ``outbound``.
+        """
+        return self.writer.deliver(effect)
 
     # ----- checking ---------------------------------------------------------------------------
     def test_connection(self) -> ConnectionReport:

@@ -7,11 +7,9 @@ an unknown category waits in quarantine until the mapping is fixed and the event
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import delete, func, select
 
 from hub.context import HubContext
@@ -29,13 +27,11 @@ from tests.support.contract import (
     put_faults,
     sync_failures,
 )
+from tests.support.hotline12345_side import APP_KEY, SYSTEM, act, hotline_step, take_call
 
 pytestmark = pytest.mark.timeout(60)
 
-SYSTEM = "hotline12345"
-APP_KEY = "demo-app"
 OTHER_UNIT = "龙华街道"  # not one of the gateway's units: its orders stay invisible
-CZSJ = "2026-11-23 10:00:00"
 
 
 # ----- wiring -------------------------------------------------------------------------------------
@@ -52,32 +48,6 @@ def hotline(hub_ctx: HubContext, sandbox: Any) -> Any:
 
 
 # ----- the 12345 side -----------------------------------------------------------------------------
-
-
-def take_call(cluster: Any, **fields: Any) -> str:
-    """An operator takes a call (dispatched to the gateway's first unit unless told otherwise)."""
-    fields.setdefault("sqbt", "市民来电")
-    fields.setdefault("sqnr", f"市民反映问题，请尽快处理。{uuid.uuid4().hex[:6]}")
-    answer = requests.post(f"{cluster.control_urls[SYSTEM]}/_sandbox/workorders", json=fields, timeout=5)
-    assert answer.status_code == 201, answer.text
-    return str(answer.json()["gdbh"])
-
-
-def act(cluster: Any, gdbh: str, action: str, **extra: Any) -> dict[str, Any]:
-    """The handling unit acts on its order in 12345 (QS, BC, YQ, BJ, TD, CF)."""
-    sim = cluster.sim(SYSTEM)
-    order = sim.get(gdbh)
-    body = {"action": action, "expectedVersion": order["version"], "cbdw": order["cbdw"], "czr": "王五",
-            "czsj": CZSJ, **extra}
-    answer = sim.perform_action(APP_KEY, uuid.uuid4().hex, gdbh, body)
-    assert answer["code"] == 0, answer
-    return dict(answer["data"])
-
-
-def hotline_step(cluster: Any, gdbh: str, **step: Any) -> None:
-    answer = requests.post(f"{cluster.control_urls[SYSTEM]}/_sandbox/workorders/{gdbh}/hotline",
-                           json=step, timeout=5)
-    assert answer.status_code == 200, answer.text
 
 
 def visible_changes(cluster: Any) -> int:

@@ -23,44 +23,17 @@ from hub.services import outbox
 from plugins.hotline12345.connector import HotlineConnector
 from plugins.hotline12345.outbound import Refused, StatusEffect, plan_steps
 from tests.support.contract import configure_system, put_faults
+from tests.support.hotline12345_side import APP_KEY, SYSTEM, act, hotline_step, take_call
 
 pytestmark = pytest.mark.timeout(60)
 
-SYSTEM = "hotline12345"
-APP_KEY, APP_SECRET = "demo-app", "demo-secret-0001"
+APP_SECRET = "demo-secret-0001"
 UNITS = ["斜土路街道", "徐汇区城管执法局"]
 OTHER_UNIT = "龙华街道"
 RESULT = "已现场拆除地锁3处，恢复通行。"
-CZSJ = "2026-11-23 10:00:00"
 
 
 # ----- the 12345 side -----------------------------------------------------------------------------
-
-
-def take_call(cluster: Any, **fields: Any) -> str:
-    """An operator takes a call and dispatches it to the gateway's first unit (zt 20)."""
-    fields.setdefault("sqbt", "私设地锁")
-    fields.setdefault("sqnr", f"小区门口有人私设地锁，影响通行。{uuid.uuid4().hex[:6]}")
-    answer = requests.post(f"{cluster.control_urls[SYSTEM]}/_sandbox/workorders", json=fields, timeout=5)
-    assert answer.status_code == 201, answer.text
-    return str(answer.json()["gdbh"])
-
-
-def act(cluster: Any, gdbh: str, action: str, **extra: Any) -> dict[str, Any]:
-    """The handling unit acts on its order directly in 12345 (not through the hub)."""
-    sim = cluster.sim(SYSTEM)
-    order = sim.get(gdbh)
-    body = {"action": action, "expectedVersion": order["version"], "cbdw": order["cbdw"], "czr": "王五",
-            "czsj": CZSJ, **extra}
-    answer = sim.perform_action(APP_KEY, uuid.uuid4().hex, gdbh, body)
-    assert answer["code"] == 0, answer
-    return dict(answer["data"])
-
-
-def hotline_step(cluster: Any, gdbh: str, **step: Any) -> None:
-    answer = requests.post(f"{cluster.control_urls[SYSTEM]}/_sandbox/workorders/{gdbh}/hotline",
-                           json=step, timeout=5)
-    assert answer.status_code == 200, answer.text
 
 
 def order(cluster: Any, gdbh: str) -> dict[str, Any]:

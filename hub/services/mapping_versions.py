@@ -59,10 +59,15 @@ def activate_version(session: Session, version: MappingVersion) -> None:
     session.flush()
 
 
+def active_version(session: Session, system_key: str) -> MappingVersion | None:
+    """The system's active mapping version, if it has one yet."""
+    return session.scalar(select(MappingVersion).where(MappingVersion.system_key == system_key,
+                                                       MappingVersion.active.is_(True)))
+
+
 def ensure_default_mapping(ctx: HubContext, session: Session, system: System) -> MappingVersion:
     """The active version; installs the plugin's default document as version 1 on first use."""
-    active = session.scalar(select(MappingVersion).where(MappingVersion.system_key == system.key,
-                                                         MappingVersion.active.is_(True)))
+    active = active_version(session, system.key)
     if active is not None:
         return active
     text = system_type_of(ctx, system).default_mapping.read_text(encoding="utf-8")
@@ -70,12 +75,21 @@ def ensure_default_mapping(ctx: HubContext, session: Session, system: System) ->
 
 
 def parsed(ctx: HubContext, version: MappingVersion) -> Any:
-    """The parsed document of a version, cached per process by checksum."""
+    """The parsed document of a version, cached in the context by checksum."""
+    return parsed_in(ctx.cache, version)
+
+
+def parsed_in(cache: dict[str, Any], version: MappingVersion, limit: int = 256) -> Any:
+    """The parsed document of a version, cached in ``cache`` by checksum (for callers without a
+    context, e.g. the sync planner inside refresh_case); the cache is emptied past ``limit``
+    mapping entries (a document is immutable: its checksum names it)."""
     key = f"mapping:{version.checksum}"
-    doc = ctx.cache.get(key)
+    doc = cache.get(key)
     if doc is None:
-        doc = check_document(version.document)
-        ctx.cache[key] = doc
+        if sum(1 for k in cache if k.startswith("mapping:")) >= limit:
+            for stale in [k for k in cache if k.startswith("mapping:")]:
+                del cache[stale]
+        doc = cache[key] = check_document(version.document)
     return doc
 
 

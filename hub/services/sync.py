@@ -59,9 +59,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.lifecycle import MAIN_PATH
-from hub.models import Case, CaseEvent, MappingVersion, SyncLink, Ticket, utcnow
+from hub.models import Case, CaseEvent, SyncLink, Ticket, utcnow
 from hub.services import outbox
-from hub.services.mapping_versions import check_document
+from hub.services.mapping_versions import active_version, parsed_in
 from mappings.canonical import CanonicalStatus
 from mappings.engine import outbound_action
 
@@ -76,7 +76,6 @@ SILENT_TICKET_STATUSES = frozenset({CanonicalStatus.DUPLICATE.value, CanonicalSt
 PLANNED_KEY = "sync_planned"  # Session.info counter: effects planned in this transaction
 
 _DOCS: dict[str, Any] = {}  # parsed mapping documents by checksum (a process-wide cache)
-_DOCS_MAX = 256
 
 
 def plan_status_change(session: Session, case: Case, *, previous: str, source_ticket: Ticket) -> int:
@@ -158,17 +157,11 @@ def _at_or_beyond(current: str, target: str) -> bool:
 
 
 def _active_document(session: Session, system_key: str) -> Any:
-    version = session.scalar(select(MappingVersion).where(MappingVersion.system_key == system_key,
-                                                          MappingVersion.active.is_(True)))
+    version = active_version(session, system_key)
     if version is None:  # a system with tickets has one (ingest installs it); nothing to say otherwise
         log.warning("no active mapping for %s: status changes are not sent to it", system_key)
         return None
-    doc = _DOCS.get(version.checksum)
-    if doc is None:
-        if len(_DOCS) >= _DOCS_MAX:
-            _DOCS.clear()
-        doc = _DOCS[version.checksum] = check_document(version.document)
-    return doc
+    return parsed_in(_DOCS, version)
 
 
 def _event(session: Session, case: Case, ticket: Ticket, status: str, action: str, message_id: int, key: str,

@@ -211,6 +211,50 @@ def inbound_replay(system: str | None, ids: tuple[int, ...]) -> None:
 
 
 @main.group()
+def sync() -> None:
+    """Status sync: health, reconciliation, dead letters."""
+
+
+@sync.command("reconcile")
+@click.option("--system", "systems_", multiple=True, help="system key (repeatable); default: every enabled system")
+@click.option("--limit", default=500, show_default=True, help="records re-read per system")
+def sync_reconcile(systems_: tuple[str, ...], limit: int) -> None:
+    """Re-read the linked records of unfinished cases and repair drift (prints one JSON line per system)."""
+    from sqlalchemy import select
+
+    from hub.models import System
+    from hub.services.reconcile import reconcile_system
+
+    ctx = _ctx()
+    keys = list(systems_)
+    if not keys:
+        with ctx.db.read_session() as s:
+            keys = list(s.scalars(select(System.key).where(System.enabled.is_(True)).order_by(System.key)))
+    for key in keys:
+        click.echo(json.dumps(reconcile_system(ctx, key, limit=limit).as_dict(), ensure_ascii=False))
+
+
+@sync.command("health")
+def sync_health() -> None:
+    """Link health of every system (JSON)."""
+    from hub.services.health import system_health
+    from hub.services.systems import list_systems
+
+    with _ctx().db.read_session() as s:
+        click.echo(json.dumps([system_health(s, x) for x in list_systems(s)], ensure_ascii=False, indent=2))
+
+
+@sync.command("replay")
+@click.option("--system", default=None)
+@click.argument("ids", nargs=-1, type=int)
+def sync_replay(system: str | None, ids: tuple[int, ...]) -> None:
+    """Dead letters back to pending (all, by system, or by id)."""
+    from hub.services.outbox import replay
+
+    click.echo(json.dumps({"replayed": replay(_ctx(), ids=list(ids) or None, system_key=system, actor="cli")}))
+
+
+@main.group()
 def dedup() -> None:
     """Cross-system deduplication tools."""
 

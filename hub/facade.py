@@ -154,13 +154,52 @@ class PushConnector(Connector, Protocol):
 # ---------------------------------------------------------------- outbound effects
 
 
+HUB_SYSTEM_TYPE = "gridhub"
+"""The system type of the hub's own records: an ``ExternalRef(HUB_SYSTEM_TYPE, case_number)``
+points at a hub case (a record the hub created elsewhere carries the case number)."""
+
+# Outbound operations. Every effect payload carries ``case_number`` (the hub's number, e.g.
+# ``GH-20261123-000042``) and ``changed_at`` (ISO 8601 UTC instant of the hub change that caused
+# the effect: stable across attempts, so a system that de-duplicates on a time, as the police
+# feedback's ``FKSJ`` does, sees the same value on every retry).
+OP_STATUS = "status"
+"""Tell a linked record the case's new canonical status. Payload: ``external_id``, ``status``
+(canonical), ``action`` ``{"action", "args"}`` (the mapping's ``status_map.outbound`` entry),
+``result_text`` (the handling department's words, may be ""), ``reason`` (why: a return's or a
+suspension's reason, may be ""), ``master_external_id`` (for a duplicate: the same system's
+master record, may be "")."""
+OP_CREATE = "create"
+"""Open a record for the case in a department system (routing). Payload: ``source`` (the
+system's own source code the hub files under, e.g. 数字城管 ``07``/``03``, 综合执法 ``网格``/
+``12345``), ``external_no`` (the number the hub files it under: the case number, or the 12345
+``gdbh`` it came from; the system de-duplicates on it), ``category`` (canonical; the plugin
+turns it into its own code with ``mappings.engine.outbound_code(effect.mapping, "category",
+...)``), ``description``, ``address``, ``location`` (``{"lng", "lat"}`` in WGS-84, or null),
+``reported_at`` (ISO 8601 UTC), ``reporter`` (a grid worker's display name, may be ""),
+``photos`` (list of URLs). A success returns the new record's id as ``external_ref`` (also
+when the system answers "already created": 409 / 2003)."""
+OP_NOTE = "note"
+"""Add a progress note to a linked record (12345 ``BC``, 数字城管 ``SUPPLEMENT``, 综合执法
+``AddRemark``). Payload: ``external_id``, ``text``, ``photos`` (list of URLs, may be empty)."""
+OP_MERGE = "merge"
+"""The linked record duplicates another record of the same incident. Payload: ``external_id``,
+``master_external_id`` (the master record in the *same* system, may be "" when the system holds
+none), ``master_case_number``, ``text`` (a sentence for the system's people). 12345 marks it
+``CF`` with the master's ``gdbh``; 数字城管 cancels a case the hub created that is still in
+``01``, otherwise supplements it with the text."""
+OPERATIONS = (OP_STATUS, OP_CREATE, OP_NOTE, OP_MERGE)
+
+
 @dataclass(frozen=True)
 class OutboundEffect:
     """One effect the hub asks a system to apply (a status change, a note, a new record).
 
-    ``idempotency_key`` is stable across every attempt of the same effect: the connector puts
-    it where the system de-duplicates (12345 ``X-Request-Id``, 数字城管 ``externalNo``, ...), so
-    a retry after a lost answer is applied once. ``attempt`` counts from 1.
+    ``operation`` is one of ``OPERATIONS`` (payloads documented there). ``idempotency_key`` is
+    stable across every attempt of the same effect: the connector puts it where the system
+    de-duplicates (12345 ``X-Request-Id``, ...), so a retry after a lost answer is applied
+    once. ``attempt`` counts from 1. ``mapping`` is the system's *active* mapping document
+    (``mappings.document.MappingDocument``) at delivery time, so a dead letter replayed after a
+    mapping fix is rendered with the fixed mapping; ``None`` when the system has none.
     """
 
     message_id: int
@@ -170,6 +209,7 @@ class OutboundEffect:
     payload: dict[str, Any]
     idempotency_key: str
     attempt: int = 1
+    mapping: Any = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +272,9 @@ class SystemType:
     status_labels: Mapping[str, str] = field(default_factory=dict)  # own status code -> own words
     description: str = ""
     version: str = "0"
+    # the outbound operations its connector's ``deliver`` applies (``OPERATIONS``); the hub
+    # plans no other effect for this system type
+    operations: tuple[str, ...] = ()
 
 
 class SystemTypeRegistry:
@@ -329,6 +372,12 @@ class CaseFinder(Protocol):
 
 
 __all__ = [
+    "HUB_SYSTEM_TYPE",
+    "OPERATIONS",
+    "OP_CREATE",
+    "OP_MERGE",
+    "OP_NOTE",
+    "OP_STATUS",
     "CaseFinder",
     "CaseView",
     "ConnectionReport",

@@ -7,9 +7,9 @@ BIN=${VENV:-.venv}/bin
 export PYTHONHASHSEED=0
 mkdir -p test-artifacts
 
-echo "== lint (ruff, mypy --strict on hub, mappings, adapters)"
+echo "== lint (ruff, mypy --strict on hub, mappings, adapters, plugins)"
 "$BIN/ruff" check hub mappings adapters plugins sandbox admin tests bench wsgi.py
-"$BIN/mypy" hub mappings adapters
+"$BIN/mypy" hub mappings adapters plugins
 
 echo "== suite on SQLite + serverless kombu"
 "$BIN/pytest" -q -p no:cacheprovider --junitxml=test-artifacts/sqlite.xml "$@"

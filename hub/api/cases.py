@@ -11,8 +11,19 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from hub.api.auth import READERS, fail, hub_ctx, load_caller, require_role
-from hub.api.schemas import CaseDetailSchema, CaseListArgs, CasePageSchema, TicketSchema
+from hub.api.schemas import (
+    CaseDetailSchema,
+    CaseListArgs,
+    CasePageSchema,
+    RouteArgs,
+    RoutedSchema,
+    TicketSchema,
+    VerifiedSchema,
+    VerifyArgs,
+)
 from hub.models import Case, Ticket
+from hub.services import outbox, routing, sync
+from mappings.canonical import CanonicalStatus
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Cases and their tickets")
 blp.before_request(load_caller)
@@ -130,3 +141,70 @@ class TicketDetail(MethodView):
                 if case is None or not case.grid_code.startswith(scope):
                     fail(404, f"ticket {system}/{external_id} not found")
             return _ticket_row(ticket)
+
+
+OPERATORS = ("admin", "operator")
+VERIFIERS = ("admin", "operator", "grid_worker")
+
+
+def _locked_case(s: Session, case_id: int) -> Case:
+    q = _scoped(select(Case).where(Case.id == case_id))
+    if not hub_ctx().db.is_sqlite:
+        q = q.with_for_update()
+    case: Case | None = s.scalar(q)
+    if case is None:
+        fail(404, f"case {case_id} not found")
+    if case.merged_into_id is not None:
+        fail(409, f"case {case.number} was merged away; act on the case it went into")
+    return case
+
+
+@blp.route("/cases/<int(max=2147483647):case_id>/route")
+class CaseRoute(MethodView):
+    @require_role(*OPERATORS)
+    @blp.arguments(RouteArgs)
+    @blp.response(200, RoutedSchema)
+    @blp.alt_response(404, description="no such case (or outside the caller's jurisdiction)")
+    @blp.alt_response(409, description="merged away")
+    @blp.alt_response(422, description="no such system, it takes no new records, or its mapping cannot express "
+                                       "the case (the message says which)")
+    def post(self, args: dict[str, Any], case_id: int) -> dict[str, Any]:
+        """Hand the case to a department system: it becomes the handling system, a record is
+        opened there (数字城管 case, 综合执法 clue) unless the case has one, and the other linked
+        systems are told it was taken (12345 签收, police 已接收)."""
+        ctx = hub_ctx()
+        with ctx.db.session() as s:
+            case = _locked_case(s, case_id)
+            try:
+                routed = routing.route_case(ctx, s, case, args["system_key"], actor=str(g.caller["name"]),
+                                            reason=args["reason"])
+            except routing.RoutingError as exc:
+                fail(422, str(exc), kind=exc.kind)
+            planned = sync.take_planned(s)
+            answer = {"case_id": case.id, "owner_system": case.owner_system, "message_id": routed.message_id,
+                      "external_no": routed.external_no, "source": routed.source}
+        outbox.nudge(ctx, planned)
+        return answer
+
+
+@blp.route("/cases/<int(max=2147483647):case_id>/verify")
+class CaseVerify(MethodView):
+    @require_role(*VERIFIERS)
+    @blp.arguments(VerifyArgs)
+    @blp.response(200, VerifiedSchema)
+    @blp.alt_response(404, description="no such case (or outside the caller's jurisdiction)")
+    @blp.alt_response(409, description="the case is not waiting for verification (not RESOLVED), or merged away")
+    def post(self, args: dict[str, Any], case_id: int) -> dict[str, Any]:
+        """A grid worker's on-site verification (核查) of a resolved case: ``pass`` → VERIFIED,
+        ``fail`` → REOPENED; every linked system is told in its own words (数字城管 VERIFY)."""
+        ctx = hub_ctx()
+        with ctx.db.session() as s:
+            case = _locked_case(s, case_id)
+            if case.status != CanonicalStatus.RESOLVED.value:
+                fail(409, f"case {case.number} is {case.status}; only a RESOLVED case is verified on site")
+            target = CanonicalStatus.VERIFIED.value if args["result"] == "pass" else CanonicalStatus.REOPENED.value
+            planned = sync.plan_hub_change(s, case, target, actor=str(g.caller["name"]), reason=args["text"])
+            sync.take_planned(s)
+            answer = {"case_id": case.id, "status": case.status, "planned": planned}
+        outbox.nudge(ctx, planned)
+        return answer

@@ -130,6 +130,72 @@ class SystemSchema(Schema):
     counts = fields.Dict()
 
 
+class LogLineSchema(Schema):
+    at = fields.Str(allow_none=True)
+    operation = fields.Str()
+    kind = fields.Str()
+    detail = fields.Str()
+
+
+class HealthOutboundSchema(Schema):
+    backlog = fields.Int(metadata={"description": "effects waiting (pending or failed)"})
+    lag_s = fields.Float(metadata={"description": "age of the oldest waiting effect, seconds"})
+    oldest_pending_at = fields.Str(allow_none=True)
+    dead = fields.Int(metadata={"description": "dead letters waiting for a person"})
+    oldest_dead_at = fields.Str(allow_none=True)
+
+
+class HealthDeliverySchema(Schema):
+    window_s = fields.Int()
+    attempts = fields.Int()
+    failures = fields.Int()
+    error_rate = fields.Float()
+    last_success_at = fields.Str(allow_none=True)
+    last_error = fields.Nested(LogLineSchema, allow_none=True)
+
+
+class HealthInboundSchema(Schema):
+    last_success_at = fields.Str(allow_none=True)
+    pending = fields.Int()
+    quarantined = fields.Int()
+    last_error = fields.Nested(LogLineSchema, allow_none=True)
+
+
+class HealthCircuitSchema(Schema):
+    state = fields.Str(metadata={"description": "closed, open or half_open"})
+    failures = fields.Int(metadata={"description": "consecutive transient failures"})
+    opened_at = fields.Str(allow_none=True)
+    retry_at = fields.Str(allow_none=True)
+    last_error = fields.Str()
+
+
+class SystemHealthSchema(Schema):
+    key = fields.Str()
+    enabled = fields.Bool()
+    status = fields.Str(metadata={"description": "ok, degraded, down or disabled"})
+    last_success_at = fields.Str(allow_none=True)
+    outbound = fields.Nested(HealthOutboundSchema)
+    delivery = fields.Nested(HealthDeliverySchema)
+    inbound = fields.Nested(HealthInboundSchema)
+    circuit = fields.Nested(HealthCircuitSchema)
+
+
+class ReconcileArgs(Schema):
+    limit = fields.Int(load_default=500, validate=validate.Range(min=1, max=5000),
+                       metadata={"description": "records re-read at most"})
+
+
+class ReconcileReportSchema(Schema):
+    system_key = fields.Str()
+    checked = fields.Int()
+    stored = fields.Int(metadata={"description": "snapshots stored; ingest applies the newer ones"})
+    missing = fields.List(fields.Str(), metadata={"description": "records the system no longer knows"})
+    errors = fields.List(fields.Str())
+    dead_writes = fields.List(fields.Int(), metadata={"description": "dead-lettered writes the record does not "
+                                                                     "show: replay them"})
+    ok = fields.Bool()
+
+
 class ConnectionReportSchema(Schema):
     ok = fields.Bool()
     message = fields.Str()
@@ -322,6 +388,33 @@ class ReviewDecisionSchema(Schema):
 class MergeArgs(Schema):
     into_case_id = fields.Int(required=True, validate=DB_ID)
     reason = fields.Str(required=True, validate=[validate.Length(min=1, max=500), NO_NUL])
+
+
+class RouteArgs(Schema):
+    system_key = fields.Str(required=True, validate=[validate.Length(min=1, max=64), NO_NUL],
+                            metadata={"description": "the department system that is to handle the case"})
+    reason = fields.Str(load_default="", validate=[validate.Length(max=500), NO_NUL])
+
+
+class RoutedSchema(Schema):
+    case_id = fields.Int()
+    owner_system = fields.Str()
+    message_id = fields.Int(allow_none=True, metadata={"description": "the create effect (null: a record "
+                                                                      "in that system was linked already)"})
+    external_no = fields.Str(metadata={"description": "the number the record is filed under there"})
+    source = fields.Str()
+
+
+class VerifyArgs(Schema):
+    result = fields.Str(required=True, validate=validate.OneOf(["pass", "fail"]))
+    text = fields.Str(required=True, validate=[validate.Length(min=2, max=500), NO_NUL],
+                      metadata={"description": "what the grid worker found on site"})
+
+
+class VerifiedSchema(Schema):
+    case_id = fields.Int()
+    status = fields.Str()
+    planned = fields.Int(metadata={"description": "outbound effects planned"})
 
 
 class SplitArgs(Schema):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import func, select
@@ -15,13 +17,20 @@ from hub.api.schemas import (
     MappingCreateArgs,
     MappingVersionSchema,
     PluginSchema,
+    ReconcileArgs,
+    ReconcileReportSchema,
+    SystemHealthSchema,
     SystemSchema,
 )
 from hub.facade import error_kind
 from hub.models import InboundEvent, MappingVersion, SyncLog, System, Ticket
 from hub.plugin.manager import describe_plugins
-from hub.services import mapping_versions
+from hub.services import circuit, mapping_versions
+from hub.services.health import system_health
+from hub.services.reconcile import reconcile_system
 from hub.services.systems import SystemNotFound, connector_for, get_system, list_systems
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("systems", __name__, url_prefix="/api/v1", description="Department systems and plugins")
 blp.before_request(load_caller)
@@ -74,6 +83,67 @@ class SystemDetail(MethodView):
             if system is None:
                 fail(404, f"system {key!r} not found")
             return _system_row(s, system)
+
+
+@blp.route("/systems/health")
+class SystemHealthList(MethodView):
+    @require_role(*READERS)
+    @blp.response(200, SystemHealthSchema(many=True))
+    def get(self) -> list[dict[str, Any]]:
+        """Link health of every system: backlog, lag, error rate, last success, circuit state."""
+        with hub_ctx().db.read_session() as s:
+            return [system_health(s, x) for x in list_systems(s)]
+
+
+@blp.route("/systems/<text:key>/health")
+class SystemHealth(MethodView):
+    @require_role(*READERS)
+    @blp.response(200, SystemHealthSchema)
+    @blp.alt_response(404, description="no such system")
+    def get(self, key: str) -> dict[str, Any]:
+        """One system's link health: outbound backlog and lag, dead letters, delivery error rate
+        over the last hour, last success each way, quarantined payloads, circuit state."""
+        with hub_ctx().db.read_session() as s:
+            system = s.scalar(select(System).where(System.key == key))
+            if system is None:
+                fail(404, f"system {key!r} not found")
+            return system_health(s, system)
+
+
+@blp.route("/systems/<text:key>/circuit/reset")
+class SystemCircuitReset(MethodView):
+    @require_role(*ADMINS)
+    @blp.response(200, SystemHealthSchema)
+    @blp.alt_response(404, description="no such system")
+    def post(self, key: str) -> dict[str, Any]:
+        """Close the system's circuit breaker by hand (the admin knows it is back); its waiting
+        effects go out on the next delivery pass."""
+        ctx = hub_ctx()
+        with ctx.db.session() as s:
+            system = s.scalar(select(System).where(System.key == key))
+            if system is None:
+                fail(404, f"system {key!r} not found")
+            circuit.reset(s, key)
+            log.warning("circuit of %s reset by %s", key, g.caller["name"])
+        with ctx.db.read_session() as s:
+            return system_health(s, get_system(s, key))
+
+
+@blp.route("/systems/<text:key>/reconcile")
+class SystemReconcile(MethodView):
+    @require_role(*ADMINS)
+    @blp.arguments(ReconcileArgs, location="query")
+    @blp.response(200, ReconcileReportSchema)
+    @blp.alt_response(404, description="no such system")
+    def post(self, args: dict[str, Any], key: str) -> dict[str, Any]:
+        """Re-read the system's linked records of unfinished cases now (after an outage) and
+        report drift: records it no longer knows, dead-lettered writes it does not show."""
+        ctx = hub_ctx()
+        with ctx.db.read_session() as s:
+            if s.scalar(select(System.id).where(System.key == key)) is None:
+                fail(404, f"system {key!r} not found")
+        log.warning("reconcile of %s requested by %s", key, g.caller["name"])
+        return reconcile_system(ctx, key, limit=args["limit"]).as_dict()
 
 
 @blp.route("/systems/<text:key>/test-connection")

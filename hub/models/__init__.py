@@ -4,7 +4,7 @@ from hub.models.base import Base, UTCDateTime, utcnow
 from hub.models.case import Case, CaseEvent
 from hub.models.dedup import CaseOperation, DedupEntry, DedupKey, MatchRecord, ReviewStatus
 from hub.models.inbound import InboundEvent, InboundStatus
-from hub.models.outbound import OutboundMessage, OutboundStatus
+from hub.models.outbound import CircuitBreaker, CircuitState, OutboundMessage, OutboundStatus
 from hub.models.sync import SyncLink
 from hub.models.system import ApiToken, MappingVersion, PollCursor, SyncLog, System
 from hub.models.ticket import Ticket, TicketAlias, TicketReference
@@ -15,6 +15,8 @@ __all__ = [
     "Case",
     "CaseEvent",
     "CaseOperation",
+    "CircuitBreaker",
+    "CircuitState",
     "DedupEntry",
     "DedupKey",
     "InboundEvent",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.base import Base, UTCDateTime, utcnow
@@ -38,3 +38,30 @@ class OutboundMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # what the system answered a success with: the id of a record it created (数字城管 caseId,
+    # 综合执法 ClueNo), "" otherwise
+    external_ref: Mapped[str] = mapped_column(String(128), default="")
+
+
+class CircuitState:
+    CLOSED = "closed"  # calls go through
+    OPEN = "open"  # the system failed repeatedly: no calls until retry_at
+    HALF_OPEN = "half_open"  # retry_at passed: one trial batch decides
+
+
+class CircuitBreaker(Base):
+    """Per-system circuit breaker of outbound delivery, shared by every worker process
+    (``hub.services.circuit``)."""
+
+    __tablename__ = "circuit_breaker"
+
+    system_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default=CircuitState.CLOSED)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive transient failures
+    trips: Mapped[int] = mapped_column(Integer, default=0)  # consecutive openings (the wait grows)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    # closed again after an outage: the records it holds are re-read (hub.services.reconcile)
+    needs_reconcile: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

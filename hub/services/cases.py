@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.facade import CaseView, MatchDecision, TicketView
+from hub.facade import HUB_SYSTEM_TYPE, CaseView, MatchDecision, TicketView
 from hub.lifecycle import TICKET_ONLY, IllegalTransition, is_legal
 from hub.models import Case, CaseEvent, Ticket, TicketReference, utcnow
 from hub.services import sync
@@ -191,6 +191,8 @@ class StoreFinder:
     # ingested (a flush per question is most of what asking costs).
     def _case_of_external(self, system_type: str, external_id: str) -> int | None:
         with self.session.no_autoflush:
+            if system_type == HUB_SYSTEM_TYPE:  # a record the hub created elsewhere names its case
+                return self.session.scalar(select(Case.id).where(Case.number == external_id))
             return self.session.scalar(
                 select(Ticket.case_id).where(Ticket.system_type == system_type,
                                              Ticket.external_id == external_id,

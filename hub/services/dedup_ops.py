@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from hub.context import HubContext
 from hub.facade import MatchDecision
 from hub.models import Case, CaseEvent, CaseOperation, MatchRecord, ReviewStatus, Ticket, utcnow
+from hub.services import outbox, routing, sync
 from hub.services.cases import add_event, move_ticket, open_case, refresh_case
 from mappings.canonical import CanonicalStatus
 
@@ -70,10 +71,12 @@ def _write(ctx: HubContext, actor: str, work: Callable[[Session], T | _Refusal])
             with ctx.db.session() as s, _attributed(s, actor):
                 result = work(s)
                 s.flush()
+                planned = sync.take_planned(s)
             break
         except OperationalError:
             if attempt == 2:
                 raise
+    outbox.nudge(ctx, planned)
     if isinstance(result, _Refusal):
         raise result.error
     return result
@@ -194,6 +197,7 @@ def merge_cases(ctx: HubContext, source_id: int, target_id: int, actor: str, rea
         for ticket in movers:
             moves.append({"ticket_id": ticket.id, "from_case": source.id, "to_case": target.id})
             move_ticket(s, ticket, source, target, decision)
+        routing.plan_duplicates(ctx, s, target)  # same-system records now in one case: tell the system
         op = _operation(s, "merge", source, actor, reason, moves, before, into_case=target.id)
         _note(s, target, "case_merge", f"{source.number} 并入本案（{len(moves)} 件工单，操作人 {actor}）{_why(reason)}",
               op, actor, from_case=source.id)
@@ -451,6 +455,7 @@ def _decide(ctx: HubContext, review_id: int, actor: str, note: str, scope: str, 
         op = _operation(s, kind, target, actor, note, [move], before, review_id=record.id, review_status=outcome,
                         into_case=target.id)
         _mark(record, outcome, actor, note)
+        routing.plan_duplicates(ctx, s, target)
         event_kind = "review_accepted" if kind == "review_accept" else "review_linked"
         _note(s, target, event_kind, f"人工复核：{label} 与本案为同一事件，已移入（操作人 {actor}）{_why(note)}",
               op, actor, review_id=record.id, ticket_id=ticket.id, from_case=current.id)

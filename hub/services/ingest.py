@@ -24,7 +24,7 @@ from hub.facade import CaseView, ExternalRef, MatchDecision, TicketView
 from hub.models import Case, InboundEvent, InboundStatus, MappingVersion, System, Ticket, TicketAlias, TicketReference
 from hub.models.base import utcnow
 from hub.services import cases as case_service
-from hub.services import sync
+from hub.services import outbox, routing, sync
 from hub.services.mapping_versions import ensure_default_mapping, parsed
 from hub.services.redact import redact_text
 from hub.services.systems import SystemNotFound, get_system
@@ -74,7 +74,7 @@ def process_event(ctx: HubContext, inbound_id: int, *, replay: bool = False) -> 
                      type(exc).__name__)
             if attempt == 2:
                 raise
-    _nudge_outbound(ctx, planned)
+    outbox.nudge(ctx, planned)
     _notify(ctx, outcome)
     return outcome
 
@@ -101,7 +101,7 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
     except OperationalError as exc:  # busy store, lost connection: everything rolled back
         log.info("batch of %d rolled back (%s); applying one by one", len(inbound_ids), type(exc).__name__)
         outcomes, planned = {}, 0
-    _nudge_outbound(ctx, planned)
+    outbox.nudge(ctx, planned)
     done = []
     for inbound_id in inbound_ids:
         outcome = outcomes.get(inbound_id)
@@ -111,16 +111,6 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
             _notify(ctx, outcome)
             done.append(outcome)
     return done
-
-
-def _nudge_outbound(ctx: HubContext, planned: int) -> None:
-    """Committed outbound effects: wake a delivery worker (best effort; its sweep finds them anyway)."""
-    if not planned or ctx.bus is None:
-        return
-    try:
-        ctx.bus.publish_outbound(planned)
-    except Exception:  # never fail an ingestion that committed over a nudge
-        log.exception("outbound nudge failed; the delivery sweep will find %d effect(s)", planned)
 
 
 def _quarantine_after_rollback(ctx: HubContext, inbound_id: int, reason: str) -> Outcome:
@@ -225,6 +215,7 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
             case = s.get(Case, case.merged_into_id)
         if case is not None and decision is not None:
             case_service.link_ticket(s, case, ticket, decision)
+            routing.plan_duplicates(ctx, s, case)
         else:
             case = case_service.open_case(s, ticket)
             created_case = True
@@ -253,6 +244,8 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
                 f" → {ticket.status_code}", system_key=system.key,
                 detail={"ticket_id": ticket.id, "status": changes["status"], "version": version})
         case_service.refresh_case(s, case)
+    if changes.get("handover_to", [None, None])[1]:  # police 06: handed over to a department
+        routing.route_handover(ctx, s, case, ticket)
     s.flush()
     return Outcome(InboundStatus.PROCESSED, ticket=case_service.ticket_view(ticket, payload),
                    case=case_service.case_view(s, case, ticket_count=1 if created_case else None),

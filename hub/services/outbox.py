@@ -41,6 +41,14 @@ Why it is built this way:
 * **Errors stored without secrets**: ``last_error`` has the system's credential values, bearer
   tokens, ``token=``/``secret=``-style values and phone numbers masked, then is truncated.
 * **Disabled systems** keep their rows pending (no attempt is spent) until re-enabled.
+* **Circuit breaker per system** (``hub.services.circuit``): repeated transient failures open
+  it; while open, that system's rows are not claimed (no attempt is spent, nothing is pushed
+  towards the dead letter by an outage), and rows already claimed in the same pass are handed
+  back untouched. The first call after the wait is the trial.
+* **The active mapping at delivery time** rides on the effect (``OutboundEffect.mapping``), so a
+  dead letter replayed after a mapping fix is rendered with the fixed mapping.
+* **What a success created** (``DeliveryResult.external_ref``: a 数字城管 caseId, a 综合执法
+  ClueNo) is kept on the row and on the case's timeline.
 """
 
 from __future__ import annotations
@@ -60,9 +68,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from hub.context import HubContext
-from hub.facade import Connector, Deliverer, DeliveryError, OutboundEffect, UnknownSystemType
-from hub.models import Case, OutboundMessage, OutboundStatus, SyncLog, System
+from hub.facade import OP_CREATE, Connector, Deliverer, DeliveryError, OutboundEffect, UnknownSystemType
+from hub.models import Case, CircuitBreaker, CircuitState, OutboundMessage, OutboundStatus, SyncLog, System
 from hub.models.base import utcnow
+from hub.services import circuit
+from hub.services.mapping_versions import active_version, parsed_in
 from hub.services.redact import MASK, redact_text
 from hub.services.systems import connector_for
 
@@ -78,6 +88,7 @@ ERROR_LIMIT = 1000
 
 OPEN = (OutboundStatus.PENDING, OutboundStatus.FAILED)
 KINDS = ("transient", "permanent", "mapping")
+DEFERRED = "deferred"  # deliver_due's count of claims handed back because the breaker opened
 
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _SECRET_PAIR = re.compile(
@@ -114,6 +125,22 @@ def enqueue(session: Session, *, case_id: int | None, system_key: str, operation
     return row
 
 
+def is_enqueued(session: Session, idempotency_key: str) -> bool:
+    """Whether an effect with this key was enqueued already (sent or not)."""
+    return session.scalar(select(OutboundMessage.id).where(OutboundMessage.idempotency_key == idempotency_key)
+                          ) is not None
+
+
+def nudge(ctx: HubContext, planned: int) -> None:
+    """Committed outbound effects: wake a delivery worker (best effort; its sweep finds them anyway)."""
+    if not planned or ctx.bus is None:
+        return
+    try:
+        ctx.bus.publish_outbound(planned)
+    except Exception:  # never fail a change that committed over a nudge
+        log.exception("outbound nudge failed; the delivery sweep will find %d effect(s)", planned)
+
+
 def _by_key(session: Session, key: str) -> OutboundMessage | None:
     return session.scalar(select(OutboundMessage).where(OutboundMessage.idempotency_key == key))
 
@@ -138,6 +165,12 @@ class _Outcome:
     kind: str = ""
     reason: str = ""
     retry_after: float | None = None
+    external_ref: str = ""
+
+    @property
+    def answered(self) -> bool:
+        """False when the system could not be reached or failed (transient): what the breaker counts."""
+        return self.ok or self.kind != "transient"
 
 
 def backoff_delay(attempt: int, retry_after: float | None = None, rand: Callable[[], float] | None = None) -> float:
@@ -154,8 +187,9 @@ def deliver_due(ctx: HubContext, *, now: datetime | None = None, limit: int = 10
     """Deliver up to ``limit`` due messages; returns how many ended ``sent``, ``failed``
     (retry scheduled) and ``dead``. ``now`` fixes the clock (tests)."""
     clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
-    counts = {OutboundStatus.SENT: 0, OutboundStatus.FAILED: 0, OutboundStatus.DEAD: 0}
+    counts = {OutboundStatus.SENT: 0, OutboundStatus.FAILED: 0, OutboundStatus.DEAD: 0, DEFERRED: 0}
     tried: set[int] = set()
+    opened: dict[str, datetime] = {}  # systems whose breaker opened during this call: until when
     while len(tried) < limit:
         claims, lost = _claim(ctx, clock(), limit - len(tried), tried)
         counts[OutboundStatus.DEAD] += lost
@@ -166,7 +200,12 @@ def deliver_due(ctx: HubContext, *, now: datetime | None = None, limit: int = 10
         tried.update(c.id for c in claims)
         settled = 0
         for claim in claims:
-            status = _record(ctx, claim, _attempt(ctx, claim), clock())
+            if claim.system_key in opened:
+                counts[DEFERRED] += _release(ctx, claim, opened[claim.system_key])
+                continue
+            status, retry_at = _record(ctx, claim, _attempt(ctx, claim), clock())
+            if retry_at is not None:
+                opened[claim.system_key] = retry_at
             if status in counts:
                 counts[status] += 1
             settled += status in (OutboundStatus.SENT, OutboundStatus.DEAD)
@@ -183,7 +222,8 @@ def _claim(ctx: HubContext, now: datetime, n: int, exclude: set[int]) -> tuple[l
     disabled = select(System.key).where(System.enabled.is_(False))
     q = (select(OutboundMessage)
          .where(OutboundMessage.status.in_(OPEN), OutboundMessage.next_attempt_at <= now, ~blocked,
-                OutboundMessage.system_key.not_in(disabled))
+                OutboundMessage.system_key.not_in(disabled),
+                OutboundMessage.system_key.not_in(circuit.blocked_query(now)))
          .order_by(OutboundMessage.id).limit(n))
     if exclude:
         q = q.where(OutboundMessage.id.not_in(exclude))
@@ -212,53 +252,78 @@ def _attempt(ctx: HubContext, claim: _Claim) -> _Outcome:
     """Call the system; no transaction is open here. Never raises."""
     secrets: list[str] = []
     try:
-        connector, secrets = _connector(ctx, claim.system_key)
+        connector, secrets, mapping = _connector(ctx, claim.system_key)
         if not isinstance(connector, Deliverer):
             raise DeliveryError(f"system type of {claim.system_key!r} cannot deliver", "permanent")
         effect = OutboundEffect(message_id=claim.id, case_id=claim.case_id, system_key=claim.system_key,
                                 operation=claim.operation, payload=dict(claim.payload),
-                                idempotency_key=claim.idempotency_key, attempt=claim.attempt)
+                                idempotency_key=claim.idempotency_key, attempt=claim.attempt, mapping=mapping)
         result = connector.deliver(effect)
     except DeliveryError as exc:
         return _Outcome(False, exc.kind, _safe_error(str(exc), secrets), exc.retry_after)
     except Exception as exc:  # adapters' errors say their kind; anything else: retry, bounded by the cap
         kind = getattr(exc, "kind", "")
         retry_after = getattr(exc, "retry_after", None)
-        return _Outcome(False, kind if kind in KINDS else "transient",
-                        _safe_error(f"{type(exc).__name__}: {exc}", secrets),
+        kind = kind if kind in KINDS else "transient"
+        return _Outcome(False, kind, _safe_error(f"{type(exc).__name__}: {exc}", secrets),
                         float(retry_after) if isinstance(retry_after, int | float) else None)
     if not result.ok:
         return _Outcome(False, "permanent", _safe_error(result.detail or "refused by the system", secrets))
     if result.external_ref:
         log.info("outbound %s delivered to %s as %s", claim.id, claim.system_key, result.external_ref)
-    return _Outcome(True, reason=_safe_error(result.detail, secrets))
+    return _Outcome(True, reason=_safe_error(result.detail, secrets),
+                    external_ref=str(result.external_ref or "")[:128])
 
 
-def _connector(ctx: HubContext, system_key: str) -> tuple[Connector, list[str]]:
+def _connector(ctx: HubContext, system_key: str) -> tuple[Connector, list[str], Any]:
+    """The system's connector, its credential values (to mask in errors) and its active mapping."""
     with ctx.db.read_session() as s:
         system = s.scalar(select(System).where(System.key == system_key))
         if system is None:
             raise DeliveryError(f"no system {system_key!r}", "permanent")
         secrets = [str(v) for v in (ctx.box.open_json(system.credentials_encrypted) or {}).values()]
+        version = active_version(s, system_key)
+        mapping = parsed_in(ctx.cache, version) if version is not None else None
         try:
-            return connector_for(ctx, system), secrets
+            return connector_for(ctx, system), secrets, mapping
         except UnknownSystemType as exc:
             raise DeliveryError(str(exc), "permanent") from exc
 
 
-def _record(ctx: HubContext, claim: _Claim, outcome: _Outcome, now: datetime) -> str:
-    """Store the result; returns the row's new status ("" when the claim was stale)."""
+def _release(ctx: HubContext, claim: _Claim, until: datetime) -> int:
+    """Hand a claimed row back untouched (its system's breaker opened during this pass): the
+    attempt is not counted, the row is due when the breaker's wait is over. Returns 1 when
+    released."""
     with ctx.db.session() as s:
+        m = s.get(OutboundMessage, claim.id)
+        if m is None or m.status not in OPEN or m.attempts != claim.attempt:
+            return 0
+        m.attempts -= 1
+        m.next_attempt_at = until
+        return 1
+
+
+def _record(ctx: HubContext, claim: _Claim, outcome: _Outcome, now: datetime) -> tuple[str, datetime | None]:
+    """Store the result and count it on the system's breaker; returns the row's new status (""
+    when the claim was stale) and, when this outcome opened the breaker, until when."""
+    with ctx.db.session() as s:
+        state = circuit.record(s, claim.system_key, transient_failure=not outcome.answered,
+                               error=outcome.reason, now=now)
+        breaker = s.get(CircuitBreaker, claim.system_key) if state == CircuitState.OPEN else None
+        opened_until = breaker.retry_at if breaker is not None else None
         q = select(OutboundMessage).where(OutboundMessage.id == claim.id)
         if not ctx.db.is_sqlite:
             q = q.with_for_update()
         m = s.scalar(q)
         if m is None or m.status not in OPEN:
-            return ""  # sent by a worker whose lease had run out, or replayed/removed meanwhile
+            return "", opened_until  # sent by a worker whose lease had run out, or replayed/removed
         if outcome.ok:
             m.status, m.sent_at, m.error_kind, m.last_error = OutboundStatus.SENT, now, "", ""
+            if outcome.external_ref:
+                m.external_ref = outcome.external_ref
+                _note_created(s, m)
         elif m.attempts != claim.attempt:
-            return ""  # our lease ran out and another worker holds the row now: its result counts
+            return "", opened_until  # our lease ran out and another worker holds the row: its result counts
         elif outcome.kind == "transient" and claim.attempt < MAX_ATTEMPTS:
             m.status, m.error_kind, m.last_error = OutboundStatus.FAILED, outcome.kind, outcome.reason
             m.next_attempt_at = now + timedelta(seconds=backoff_delay(claim.attempt, outcome.retry_after))
@@ -272,7 +337,21 @@ def _record(ctx: HubContext, claim: _Claim, outcome: _Outcome, now: datetime) ->
                       detail=f"{claim.operation} #{claim.id} attempt {claim.attempt}: "
                              f"{outcome.reason or m.status}"[:1000],
                       error_kind="" if outcome.ok else m.error_kind, started_at=now, finished_at=now))
-        return m.status
+        return m.status, opened_until
+
+
+def _note_created(s: Session, m: OutboundMessage) -> None:
+    """A create effect's new record goes on the case's timeline (the record itself joins the
+    case when it is next read in: it carries the case number as its external number)."""
+    if m.case_id is None or m.operation != OP_CREATE:
+        return
+    case = s.get(Case, m.case_id)
+    if case is None:
+        return
+    from hub.services.cases import add_event  # cases → sync → outbox: imported when used
+
+    add_event(s, case, "routed_created", f"{m.system_key} 已建档：{m.external_ref}", system_key=m.system_key,
+              detail={"message_id": m.id, "external_ref": m.external_ref})
 
 
 def _safe_error(text: str, secrets: Iterable[str]) -> str:
@@ -330,5 +409,5 @@ def list_messages(session: Session, status: str | None = None, system_key: str |
     return total, items
 
 
-__all__ = ["BACKOFF_BASE_S", "BACKOFF_CAP_S", "MAX_ATTEMPTS", "backoff_delay", "deliver_due", "enqueue",
-           "list_messages", "replay"]
+__all__ = ["BACKOFF_BASE_S", "BACKOFF_CAP_S", "DEFERRED", "MAX_ATTEMPTS", "backoff_delay", "deliver_due", "enqueue",
+           "is_enqueued", "list_messages", "nudge", "replay"]

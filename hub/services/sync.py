@@ -19,6 +19,17 @@ enqueued whose payload is::
 with ``result_text`` the source ticket's canonical ``result_text`` (the handling department's
 words) and a timeline line ``sync_planned`` per effect.
 
+Who says what: ``result_text`` is the handling department's own words (the owner ticket's, else
+the source ticket's); ``reason`` (12345 ``TD``/``YQ`` need one) is the source ticket's result text
+or, failing that, a sentence naming the system and its own status words; ``master_external_id``
+is, for a ticket-level ``DUPLICATE``, the earliest other ticket of the case in the same system.
+
+Verification: a department whose work the hub's grid workers verify (its mapping has an outbound
+action for ``VERIFIED``, 数字城管 ``VERIFY``) is done when verified: its ``RESOLVED`` is not
+passed on (12345 is not told ``BJ`` before the grid worker confirmed on site); ``VERIFIED``
+is. A verification is the hub's own act (:func:`plan_hub_change` with no source ticket), so
+every linked record is told, the owner included.
+
 Idempotency key: ``status:{case}:{ticket}:{status}:{n}`` with ``n`` the number of
 ``status_changed`` events the case has (the one just recorded included). A replayed or
 duplicated ingestion does not change the case again, so it plans nothing, and even if it did the
@@ -62,7 +73,7 @@ from hub.lifecycle import MAIN_PATH
 from hub.models import Case, CaseEvent, SyncLink, Ticket, utcnow
 from hub.services import outbox
 from hub.services.mapping_versions import active_version, parsed_in
-from mappings.canonical import CanonicalStatus
+from mappings.canonical import STATUS_LABELS_ZH, CanonicalStatus
 from mappings.engine import outbound_action
 
 log = logging.getLogger(__name__)
@@ -78,60 +89,129 @@ PLANNED_KEY = "sync_planned"  # Session.info counter: effects planned in this tr
 _DOCS: dict[str, Any] = {}  # parsed mapping documents by checksum (a process-wide cache)
 
 
-def plan_status_change(session: Session, case: Case, *, previous: str, source_ticket: Ticket) -> int:
+def plan_status_change(session: Session, case: Case, *, previous: str, source_ticket: Ticket | None,
+                       reason: str | None = None) -> int:
     """Plan the outbound effects of ``case`` having moved from ``previous`` to ``case.status``
-    because ``source_ticket`` reported it. Returns how many effects were enqueued."""
+    because ``source_ticket`` reported it (``None``: the hub's own act, e.g. a grid worker's
+    verification, whose words are ``reason``). Returns how many effects were enqueued."""
     status = case.status
     if status == previous or status in SILENT_CASE_STATUSES:
         return 0
-    if _is_echo(session, case, source_ticket, status):
+    if source_ticket is not None and _is_echo(session, case, source_ticket, status):
         return 0
-    if status in AUTHORITY_STATUSES and case.owner_system and source_ticket.system_key != case.owner_system:
-        log.info("case %s: %s from %s %s not propagated: only the handling system %s reports its work done",
-                 case.number, status, source_ticket.system_key, source_ticket.external_id, case.owner_system)
-        return 0
-    targets = [t for t in session.scalars(select(Ticket).where(Ticket.case_id == case.id).order_by(Ticket.id))
-               if t.id != source_ticket.id]
-    if not targets:
-        return 0
-    links = {link.ticket_id: link for link in session.scalars(
-        select(SyncLink).where(SyncLink.case_id == case.id))}
+    tickets = list(session.scalars(select(Ticket).where(Ticket.case_id == case.id).order_by(Ticket.id)))
+    docs = _Docs(session)
+    if source_ticket is not None and status in AUTHORITY_STATUSES:
+        if case.owner_system and source_ticket.system_key != case.owner_system:
+            log.info("case %s: %s from %s %s not propagated: only the handling system %s reports its work done",
+                     case.number, status, source_ticket.system_key, source_ticket.external_id, case.owner_system)
+            return 0
+        owner_doc = docs.get(source_ticket.system_key)
+        if status == CanonicalStatus.RESOLVED.value and owner_doc is not None \
+                and outbound_action(owner_doc, CanonicalStatus.VERIFIED.value) is not None:
+            log.info("case %s: %s reports RESOLVED; passed on once a grid worker has verified it on site",
+                     case.number, source_ticket.system_key)
+            return 0
+    targets = [t for t in tickets if source_ticket is None or t.id != source_ticket.id]
     change_no = session.scalar(select(func.count(CaseEvent.id)).where(
         CaseEvent.case_id == case.id, CaseEvent.kind == "status_changed")) or 0
-    result_text = str((source_ticket.fields or {}).get("result_text") or "")
-    docs: dict[str, Any] = {}
+    owner = next((t for t in tickets if t.system_key == case.owner_system), None)
+    words = [str((t.fields or {}).get("result_text") or "") for t in (owner, source_ticket) if t is not None]
+    result_text = next((w for w in words if w), "")
+    reason = reason if reason is not None else _reason(source_ticket)
     planned = 0
     for ticket in targets:
         if ticket.status in SILENT_TICKET_STATUSES or _at_or_beyond(ticket.status, status):
             continue
-        if ticket.system_key not in docs:
-            docs[ticket.system_key] = _active_document(session, ticket.system_key)
-        doc = docs[ticket.system_key]
-        action = outbound_action(doc, status) if doc is not None else None
-        if action is None:
-            continue
-        args = dict(action.args)
-        link = links.get(ticket.id)
-        if link is not None and (link.last_written_status == status
-                                 or (link.last_written_action, link.last_written_args) == (action.action, args)):
-            continue  # the system holds this instruction already
-        key = f"status:{case.id}:{ticket.id}:{status}:{change_no}"
-        payload = {"external_id": ticket.external_id, "status": status,
-                   "action": {"action": action.action, "args": args},
-                   "result_text": result_text, "reason": "", "master_external_id": ""}
-        message = outbox.enqueue(session, case_id=case.id, system_key=ticket.system_key, operation=OPERATION,
-                                 payload=payload, idempotency_key=key)
-        if link is None:
-            link = links[ticket.id] = SyncLink(case_id=case.id, ticket_id=ticket.id, system_key=ticket.system_key,
-                                               echo_seen_status="")
-            session.add(link)
-        link.last_written_status, link.last_written_action, link.last_written_args = status, action.action, args
-        link.last_message_id, link.last_written_at = message.id, utcnow()
-        _event(session, case, ticket, status, action.action, message.id, key, previous)
-        planned += 1
-    if planned:
-        session.info[PLANNED_KEY] = int(session.info.get(PLANNED_KEY, 0)) + planned
+        master = _master_of(tickets, ticket) if status == CanonicalStatus.DUPLICATE.value else ""
+        planned += plan_ticket_status(session, case, ticket, status, docs=docs,
+                                      key=f"status:{case.id}:{ticket.id}:{status}:{change_no}", previous=previous,
+                                      result_text=result_text, reason=reason, master=master)
     return planned
+
+
+def plan_hub_change(session: Session, case: Case, status: str, *, actor: str, reason: str = "") -> int:
+    """The hub itself moves ``case`` to ``status`` (a grid worker's on-site verification): record
+    the change on the timeline and tell every linked record, its owner included."""
+    from hub.services.cases import add_event  # cases calls into this module: imported when used
+
+    previous = case.status
+    if previous == status:
+        return 0
+    add_event(session, case, "status_changed", f"{previous} → {status}", actor=actor,
+              detail={"from": previous, "to": status, "by": "hub", "reason": reason})
+    case.status = status
+    case.updated_at = utcnow()
+    return plan_status_change(session, case, previous=previous, source_ticket=None, reason=reason)
+
+
+def plan_ticket_status(session: Session, case: Case, ticket: Ticket, status: str, *, docs: _Docs | None = None,
+                       key: str, previous: str = "", result_text: str = "", reason: str = "", master: str = "",
+                       force: bool = False) -> int:
+    """Plan one ``status`` effect telling ``ticket``'s system that the case is at ``status``, in
+    the system's own action (nothing when its mapping has none, or the link holds it already,
+    unless ``force``). Returns 1 when an effect was enqueued, else 0."""
+    doc = (docs or _Docs(session)).get(ticket.system_key)
+    action = outbound_action(doc, status) if doc is not None else None
+    if action is None:
+        return 0
+    args = dict(action.args)
+    link = session.scalar(select(SyncLink).where(SyncLink.case_id == case.id, SyncLink.ticket_id == ticket.id))
+    if not force and link is not None and (
+            link.last_written_status == status
+            or (link.last_written_action, link.last_written_args) == (action.action, args)):
+        return 0  # the system holds this instruction already
+    payload = {"external_id": ticket.external_id, "status": status,
+               "action": {"action": action.action, "args": args},
+               "result_text": result_text, "reason": reason, "master_external_id": master,
+               "case_number": case.number, "changed_at": utcnow().isoformat()}
+    message = outbox.enqueue(session, case_id=case.id, system_key=ticket.system_key, operation=OPERATION,
+                             payload=payload, idempotency_key=key)
+    if link is None:
+        link = SyncLink(case_id=case.id, ticket_id=ticket.id, system_key=ticket.system_key, echo_seen_status="")
+        session.add(link)
+    link.last_written_status, link.last_written_action, link.last_written_args = status, action.action, args
+    link.last_message_id, link.last_written_at = message.id, utcnow()
+    _event(session, case, ticket, status, action.action, message.id, key, previous)
+    count_planned(session)
+    return 1
+
+
+def count_planned(session: Session, n: int = 1) -> None:
+    """Note that this transaction planned ``n`` effects (the caller nudges the worker after commit)."""
+    session.info[PLANNED_KEY] = int(session.info.get(PLANNED_KEY, 0)) + n
+
+
+class _Docs:
+    """Active mapping documents by system key, looked up once per planning pass."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.docs: dict[str, Any] = {}
+
+    def get(self, system_key: str) -> Any:
+        if system_key not in self.docs:
+            self.docs[system_key] = _active_document(self.session, system_key)
+        return self.docs[system_key]
+
+
+def _master_of(tickets: list[Ticket], ticket: Ticket) -> str:
+    """The record a duplicate is marked against: the case's earliest other live ticket of the
+    same system."""
+    same = [t for t in tickets if t.system_key == ticket.system_key and t.id != ticket.id
+            and t.status not in SILENT_TICKET_STATUSES]
+    return min(same, key=lambda t: (t.reported_at, t.id)).external_id if same else ""
+
+
+def _reason(ticket: Ticket | None) -> str:
+    """Why the case moved, in words a person in another system can act on."""
+    if ticket is None:
+        return ""
+    text = str((ticket.fields or {}).get("result_text") or "").strip()
+    if text:
+        return text
+    label = STATUS_LABELS_ZH.get(ticket.status, ticket.status)
+    return f"{ticket.system_key} {ticket.external_id} 状态 {ticket.status_code or '?'}（{label}）"
 
 
 def take_planned(session: Session) -> int:
@@ -174,4 +254,5 @@ def _event(session: Session, case: Case, ticket: Ticket, status: str, action: st
                       "message_id": message_id, "idempotency_key": key})
 
 
-__all__ = ["AUTHORITY_STATUSES", "plan_status_change", "take_planned"]
+__all__ = ["AUTHORITY_STATUSES", "count_planned", "plan_hub_change", "plan_status_change", "plan_ticket_status",
+           "take_planned"]

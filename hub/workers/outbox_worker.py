@@ -18,7 +18,7 @@ from kombu.connection import Connection
 from kombu.mixins import ConsumerMixin
 
 from hub.context import HubContext
-from hub.services import outbox
+from hub.services import outbox, reconcile
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,36 @@ def deliver_once(ctx: HubContext, limit: int = 100) -> dict[str, int]:
         return {}
     if any(counts.values()):
         log.info("outbound delivery: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
+    _reconcile_in_background(ctx)
     return counts
+
+
+_reconciling = threading.Lock()
+
+
+def _reconcile_in_background(ctx: HubContext) -> None:
+    """A system whose breaker closed again is re-read (``hub.services.reconcile``) in a thread of
+    its own: a slow system's sweep (综合执法: ~0.8 s a call) must not hold up delivery. One
+    sweep at a time per process."""
+    if not _reconciling.acquire(blocking=False):
+        return
+
+    def run() -> None:
+        try:
+            reconcile.reconcile_flagged(ctx)
+        except Exception:  # logged; the flag was cleared, an admin can run it by hand
+            log.exception("reconciliation sweep failed")
+        finally:
+            _reconciling.release()
+
+    try:
+        if not reconcile.any_flagged(ctx):
+            _reconciling.release()
+            return
+        threading.Thread(target=run, name="reconcile", daemon=True).start()
+    except Exception:
+        _reconciling.release()
+        log.exception("could not look for systems to reconcile")
 
 
 class OutboxWorker(ConsumerMixin):

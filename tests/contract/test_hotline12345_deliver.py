@@ -357,7 +357,7 @@ def test_the_outbox_delivers_through_the_connector(hub_ctx: HubContext, hotline:
 
     counts = outbox.deliver_due(hub_ctx)
 
-    assert counts == {OutboundStatus.SENT: 1, OutboundStatus.FAILED: 0, OutboundStatus.DEAD: 1}
+    assert counts == {OutboundStatus.SENT: 1, OutboundStatus.FAILED: 0, OutboundStatus.DEAD: 1, outbox.DEFERRED: 0}
     with hub_ctx.db.read_session() as s:
         rows = {m.idempotency_key: (m.status, m.error_kind) for m in s.scalars(select(OutboundMessage))}
         details = [log.detail for log in s.scalars(select(SyncLog).where(SyncLog.operation == "deliver"))]

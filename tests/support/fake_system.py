@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.facade import (
+    OPERATIONS,
     ConnectionReport,
     CursorStore,
     DeliveryError,
@@ -57,6 +58,7 @@ class FakeConnector:
         self.calls: list[OutboundEffect] = []  # every deliver() call, failed ones included
         self.applied: dict[str, OutboundEffect] = {}  # idempotency key -> effect, in order applied
         self.failures: list[Exception] = []
+        self.current: dict[str, dict[str, Any]] = {}  # what fetch() answers: the system's records now
 
     # -- telling it to fail
     def fail_transient(self, times: int = 1) -> None:
@@ -88,7 +90,8 @@ class FakeConnector:
         return ConnectionReport(ok=True, message="fake")
 
     def fetch(self, external_id: str) -> RawRecord | None:
-        return None
+        rec = self.current.get(external_id)
+        return raw(rec) if rec is not None else None
 
     def poll(self, sink: InboundSink, cursors: CursorStore, log: logging.Logger) -> PollReport:
         records = [raw(r) for r in self.queue]
@@ -104,7 +107,8 @@ class FakePlugin:
     def hub_register_system_types(self, registry: SystemTypeRegistry) -> None:
         registry.register(SystemType(key="fakesys", title="测试系统", connector_factory=FakeConnector,
                                      default_mapping=MAPPING, credential_fields=("secret",),
-                                     status_labels={"NEW": "新建", "DOING": "处理中", "HOLD": "挂起", "DONE": "完成"}))
+                                     status_labels={"NEW": "新建", "DOING": "处理中", "HOLD": "挂起", "DONE": "完成"},
+                                     operations=OPERATIONS))
 
     @hookimpl
     def hub_ticket_references(self, ticket: TicketView) -> list[ExternalRef] | None:

@@ -27,7 +27,10 @@ def _operations() -> list[str]:
             "GET /api/v1/plugins", "GET /api/v1/systems/{key}/mappings", "POST /api/v1/systems/{key}/mappings",
             "POST /api/v1/systems/{key}/mappings/{version}/activate", "GET /api/v1/inbound-events",
             "GET /api/v1/inbound-events/{event_id}", "POST /api/v1/inbound-events/{event_id}/replay",
-            "POST /api/v1/inbound-events/replay", "GET /api/v1/outbound", "POST /api/v1/outbound/replay"]
+            "POST /api/v1/inbound-events/replay", "GET /api/v1/outbound", "POST /api/v1/outbound/replay",
+            "POST /api/v1/cases/{case_id}/route", "POST /api/v1/cases/{case_id}/verify",
+            "GET /api/v1/systems/health", "GET /api/v1/systems/{key}/health",
+            "POST /api/v1/systems/{key}/circuit/reset", "POST /api/v1/systems/{key}/reconcile"]
 
 
 @pytest.mark.parametrize("label", _operations())

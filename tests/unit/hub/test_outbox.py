@@ -22,9 +22,9 @@ from hub.facade import (
     SystemTypeRegistry,
     hookimpl,
 )
-from hub.models import OutboundMessage, OutboundStatus, SyncLog, Ticket
+from hub.models import CircuitBreaker, CircuitState, OutboundMessage, OutboundStatus, SyncLog, Ticket
 from hub.models.base import utcnow
-from hub.services import outbox
+from hub.services import circuit, outbox
 from hub.services.systems import connector_for, get_system, upsert_system
 from tests.support.fake_system import MAPPING, FakeConnector, record
 from tests.unit.hub.conftest import ingest, make_fake_ctx
@@ -89,7 +89,7 @@ def test_enqueue_is_idempotent_and_part_of_the_callers_transaction(fake_ctx: Hub
 def test_delivers_due_messages_once_with_their_idempotency_key(fake_ctx: HubContext) -> None:
     case_id = case_of(fake_ctx, "A1")
     m1 = put(fake_ctx, "A1:accept", case_id, status="ACCEPTED")
-    assert outbox.deliver_due(fake_ctx, now=T0) == {"sent": 1, "failed": 0, "dead": 0}
+    assert outbox.deliver_due(fake_ctx, now=T0) == {"sent": 1, "failed": 0, "dead": 0, "deferred": 0}
     conn = fake_connector(fake_ctx)
     assert [e.idempotency_key for e in conn.delivered] == ["A1:accept"]
     effect = conn.delivered[0]
@@ -97,7 +97,8 @@ def test_delivers_due_messages_once_with_their_idempotency_key(fake_ctx: HubCont
             effect.payload) == (m1, case_id, "fake", "status", 1, {"status": "ACCEPTED"})
     m = row(fake_ctx, m1)
     assert (m.status, m.sent_at, m.attempts, m.error_kind, m.last_error) == (OutboundStatus.SENT, T0, 1, "", "")
-    assert outbox.deliver_due(fake_ctx, now=T0 + timedelta(days=1)) == {"sent": 0, "failed": 0, "dead": 0}
+    assert outbox.deliver_due(fake_ctx, now=T0 + timedelta(days=1)) == {
+        "sent": 0, "failed": 0, "dead": 0, "deferred": 0}
     assert len(conn.calls) == 1
     with fake_ctx.db.read_session() as s:
         log = s.scalars(select(SyncLog).where(SyncLog.operation == "deliver")).one()
@@ -118,7 +119,7 @@ def test_per_case_ordering_second_message_waits_for_the_first(fake_ctx: HubConte
     conn = fake_connector(fake_ctx)
     conn.fail_transient(1)
     counts = outbox.deliver_due(fake_ctx, now=T0)
-    assert counts == {"sent": 1, "failed": 1, "dead": 0}
+    assert counts == {"sent": 1, "failed": 1, "dead": 0, "deferred": 0}
     assert [e.idempotency_key for e in conn.calls] == ["a:1", "b:1"]  # a:2 never attempted
     assert (row(fake_ctx, first).status, row(fake_ctx, second).status, row(fake_ctx, other).status) == (
         OutboundStatus.FAILED, OutboundStatus.PENDING, OutboundStatus.SENT)
@@ -138,7 +139,7 @@ def test_ordering_is_per_case_and_system(fake_ctx: HubContext) -> None:
     put(fake_ctx, "nocase:2", None)
     fake_connector(fake_ctx).fail_transient(1)
     counts = outbox.deliver_due(fake_ctx, now=T0)
-    assert counts == {"sent": 3, "failed": 1, "dead": 0}  # the other system and caseless rows go ahead
+    assert counts == {"sent": 3, "failed": 1, "dead": 0, "deferred": 0}  # the other system and caseless rows go ahead
     assert [e.idempotency_key for e in fake_connector(fake_ctx, "fake2").delivered] == ["fake2:1"]
 
 
@@ -154,7 +155,7 @@ def test_backoff_is_exponential_with_full_jitter_and_capped(fake_ctx: HubContext
         assert "503" in m.last_error
         assert m.next_attempt_at == now + timedelta(seconds=ceiling)
         assert outbox.deliver_due(fake_ctx, now=m.next_attempt_at - timedelta(seconds=1)) == {
-            "sent": 0, "failed": 0, "dead": 0}
+            "sent": 0, "failed": 0, "dead": 0, "deferred": 0}
         now = m.next_attempt_at
     assert outbox.deliver_due(fake_ctx, now=now)["sent"] == 1
     assert [e.attempt for e in conn.calls] == [1, 2, 3, 4]
@@ -189,7 +190,7 @@ def test_dead_after_the_attempt_cap(fake_ctx: HubContext) -> None:
     for _ in range(outbox.MAX_ATTEMPTS - 1):
         assert outbox.deliver_due(fake_ctx, now=now)["failed"] == 1
         now += timedelta(hours=2)
-    assert outbox.deliver_due(fake_ctx, now=now) == {"sent": 0, "failed": 0, "dead": 1}
+    assert outbox.deliver_due(fake_ctx, now=now) == {"sent": 0, "failed": 0, "dead": 1, "deferred": 0}
     m = row(fake_ctx, m1)
     assert outbox.MAX_ATTEMPTS == 8
     assert (m.status, m.attempts, m.error_kind) == (OutboundStatus.DEAD, 8, "transient")
@@ -205,7 +206,7 @@ def test_permanent_and_mapping_failures_are_dead_at_once(fake_ctx: HubContext, k
     a = case_of(fake_ctx, "A1")
     m1, m2 = put(fake_ctx, "a:1", a), put(fake_ctx, "a:2", a)
     fake_connector(fake_ctx).fail_with(DeliveryError(f"{kind} refusal: INVALID_STATE", kind))
-    assert outbox.deliver_due(fake_ctx, now=T0) == {"sent": 1, "failed": 0, "dead": 1}
+    assert outbox.deliver_due(fake_ctx, now=T0) == {"sent": 1, "failed": 0, "dead": 1, "deferred": 0}
     m = row(fake_ctx, m1)
     assert (m.status, m.attempts, m.error_kind, m.last_error) == (OutboundStatus.DEAD, 1, kind,
                                                                  f"{kind} refusal: INVALID_STATE")
@@ -226,7 +227,7 @@ def test_errors_that_carry_their_kind_and_plain_exceptions(fake_ctx: HubContext)
     m1, m2, m3 = put(fake_ctx, "k1"), put(fake_ctx, "k2"), put(fake_ctx, "k3")
     fake_connector(fake_ctx).fail_with(AdapterStyle("refused (code=2001)"), Busy("maintenance window"),
                                        KeyError("status"))
-    assert outbox.deliver_due(fake_ctx, now=T0) == {"sent": 0, "failed": 2, "dead": 1}
+    assert outbox.deliver_due(fake_ctx, now=T0) == {"sent": 0, "failed": 2, "dead": 1, "deferred": 0}
     assert (row(fake_ctx, m1).status, row(fake_ctx, m1).error_kind) == (OutboundStatus.DEAD, "permanent")
     assert row(fake_ctx, m2).next_attempt_at >= T0 + timedelta(seconds=600)
     third = row(fake_ctx, m3)
@@ -272,7 +273,7 @@ def test_disabled_system_keeps_its_messages_pending(fake_ctx: HubContext) -> Non
     m1 = put(fake_ctx, "k1")
     with fake_ctx.db.session() as s:
         get_system(s, "fake").enabled = False
-    assert outbox.deliver_due(fake_ctx, now=T0) == {"sent": 0, "failed": 0, "dead": 0}
+    assert outbox.deliver_due(fake_ctx, now=T0) == {"sent": 0, "failed": 0, "dead": 0, "deferred": 0}
     assert (row(fake_ctx, m1).status, row(fake_ctx, m1).attempts) == (OutboundStatus.PENDING, 0)
     with fake_ctx.db.session() as s:
         get_system(s, "fake").enabled = True
@@ -326,7 +327,7 @@ def test_a_lost_worker_is_retried_after_its_lease_and_a_stale_result_is_ignored(
     assert fake_connector(fake_ctx).calls[0].attempt == 2
     # the dead worker's late failure does not turn the sent row back
     late = outbox._Outcome(False, "transient", "timeout")
-    assert outbox._record(fake_ctx, claims[0], late, lease_end) == ""
+    assert outbox._record(fake_ctx, claims[0], late, lease_end)[0] == ""
     assert row(fake_ctx, m1).status == OutboundStatus.SENT
 
 
@@ -390,3 +391,73 @@ def test_listing_pages_and_filters(fake_ctx: HubContext) -> None:
         assert outbox.list_messages(s, "dead", "other", 1, 50) == (0, [])
         assert outbox.list_messages(s, None, None, 1, 50, scope="9999")[0] == 0
 
+
+
+# ----- circuit breaker ------------------------------------------------------------------------------
+
+
+def breaker(ctx: HubContext, key: str = "fake") -> CircuitBreaker | None:
+    with ctx.db.read_session() as s:
+        row_ = s.get(CircuitBreaker, key)
+        if row_ is not None:
+            s.expunge(row_)
+        return row_
+
+
+def test_breaker_opens_after_consecutive_transient_failures_and_holds_the_rest_back(fake_ctx: HubContext) -> None:
+    keys = [f"c{i}" for i in range(8)]
+    ids = [put(fake_ctx, k, case_of(fake_ctx, f"X{i}")) for i, k in enumerate(keys)]
+    conn = fake_connector(fake_ctx)
+    conn.fail_transient(circuit.FAILURE_THRESHOLD)
+    counts = outbox.deliver_due(fake_ctx, now=T0)
+    # five calls failed, the breaker opened, the three claimed after it were handed back untouched
+    assert counts == {"sent": 0, "failed": circuit.FAILURE_THRESHOLD, "dead": 0, "deferred": 3}
+    assert len(conn.calls) == circuit.FAILURE_THRESHOLD
+    b = breaker(fake_ctx)
+    assert b is not None and (b.state, b.failures, b.trips) == (CircuitState.OPEN, 5, 1)
+    assert b.retry_at == T0 + timedelta(seconds=circuit.OPEN_BASE_S)
+    held = row(fake_ctx, ids[-1])
+    assert (held.status, held.attempts, held.next_attempt_at) == (OutboundStatus.PENDING, 0, b.retry_at)
+    # while open nothing of the system is claimed, whatever is due
+    assert outbox.deliver_due(fake_ctx, now=T0 + timedelta(seconds=20)) == {
+        "sent": 0, "failed": 0, "dead": 0, "deferred": 0}
+    assert len(conn.calls) == circuit.FAILURE_THRESHOLD
+    with fake_ctx.db.read_session() as s:
+        assert circuit.state_of(s.get(CircuitBreaker, "fake"), T0 + timedelta(seconds=20)) == CircuitState.OPEN
+        assert circuit.state_of(s.get(CircuitBreaker, "fake"), T0 + timedelta(seconds=31)) == CircuitState.HALF_OPEN
+
+
+def test_failed_half_open_trial_reopens_for_longer_and_a_success_closes(fake_ctx: HubContext) -> None:
+    ids = [put(fake_ctx, f"h{i}", case_of(fake_ctx, f"H{i}")) for i in range(3)]
+    conn = fake_connector(fake_ctx)
+    conn.fail_transient(circuit.FAILURE_THRESHOLD + 1)
+    outbox.deliver_due(fake_ctx, now=T0)  # h0, h1, h2 fail ... not enough yet: retried below
+    later = T0 + timedelta(hours=2)  # every backoff has run out
+    outbox.deliver_due(fake_ctx, now=later)
+    b = breaker(fake_ctx)
+    assert b is not None and b.state == CircuitState.OPEN and b.trips == 1
+    calls = len(conn.calls)
+    trial = b.retry_at + timedelta(seconds=1)  # type: ignore[operator]
+    outbox.deliver_due(fake_ctx, now=trial)  # the trial fails: open again, twice as long
+    assert len(conn.calls) == calls + 1
+    b = breaker(fake_ctx)
+    assert b is not None and (b.state, b.trips) == (CircuitState.OPEN, 2)
+    assert b.retry_at == trial + timedelta(seconds=2 * circuit.OPEN_BASE_S)
+    outbox.deliver_due(fake_ctx, now=b.retry_at + timedelta(hours=2))  # type: ignore[operator]
+    b = breaker(fake_ctx)
+    assert b is not None and (b.state, b.failures, b.trips) == (CircuitState.CLOSED, 0, 0)
+    assert all(row(fake_ctx, i).status == OutboundStatus.SENT for i in ids)
+
+
+def test_a_refusal_is_an_answer_not_an_outage(fake_ctx: HubContext) -> None:
+    for i in range(6):
+        put(fake_ctx, f"r{i}", case_of(fake_ctx, f"R{i}"))
+    conn = fake_connector(fake_ctx)
+    conn.fail_transient(4)
+    conn.fail_permanent()
+    conn.fail_transient(1)
+    outbox.deliver_due(fake_ctx, now=T0)
+    b = breaker(fake_ctx)
+    # the refusal reset the count: one transient failure after it, still closed
+    assert b is not None and (b.state, b.failures) == (CircuitState.CLOSED, 1)
+    assert circuit.open_until(1) == circuit.OPEN_BASE_S and circuit.open_until(99) == circuit.OPEN_CAP_S

@@ -7,6 +7,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, cast
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import select
 
 from hub.config import HubConfig
 from hub.context import HubContext
-from hub.models import Case, CaseEvent, OutboundMessage, OutboundStatus, SyncLink, Ticket
+from hub.models import Case, CaseEvent, OutboundMessage, OutboundStatus, SyncLink, Ticket, utcnow
 from hub.services import outbox
 from hub.services.inbox import Inbox
 from hub.services.mapping_versions import ensure_default_mapping
@@ -93,8 +94,11 @@ def test_a_change_from_a_is_planned_once_for_b_and_never_for_a(two_ctx: HubConte
     [m] = messages(two_ctx)
     b1 = ticket_id(two_ctx, "fake2", "B1")
     assert (m.system_key, m.operation, m.case_id, m.status) == ("fake2", "status", case.id, OutboundStatus.PENDING)
+    changed_at = datetime.fromisoformat(m.payload.pop("changed_at"))
+    assert abs((changed_at - utcnow()).total_seconds()) < 60
     assert m.payload == {"external_id": "B1", "status": "IN_PROGRESS", "action": {"action": "DOING", "args": {}},
-                         "result_text": "已派人前往", "reason": "", "master_external_id": ""}
+                         "result_text": "已派人前往", "reason": "已派人前往", "master_external_id": "",
+                         "case_number": case.number}
     assert m.idempotency_key == f"status:{case.id}:{b1}:IN_PROGRESS:1"
     with two_ctx.db.read_session() as s:
         events = list(s.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
@@ -184,9 +188,12 @@ def test_a_ticket_already_at_or_beyond_the_target_is_not_told(two_ctx: HubContex
 def test_a_second_record_of_the_same_system_is_told(two_ctx: HubContext) -> None:
     linked(two_ctx)
     put(two_ctx, "fake", snap("A2", ref="A1"))
+    [merge] = messages(two_ctx)  # A2 joined A1's case: the system hears A2 duplicates A1
+    assert (merge.operation, merge.payload["external_id"], merge.payload["master_external_id"]) == (
+        "merge", "A2", "A1")
     put(two_ctx, "fake", snap("A1", v=2, st="DOING"))
-    assert sorted((m.system_key, m.payload["external_id"]) for m in messages(two_ctx)) == [
-        ("fake", "A2"), ("fake2", "B1")]
+    assert sorted((m.system_key, m.payload["external_id"]) for m in messages(two_ctx)
+                  if m.operation == "status") == [("fake", "A2"), ("fake2", "B1")]
 
 
 def test_deliver_once_runs_one_pass_and_never_raises(two_ctx: HubContext, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,8 @@
 """数字城管 (数字化城市管理信息系统): pulled over REST/JSON with OAuth2 client credentials.
 
-Registers the ``city_management`` system type and the cross-references its cases carry
-(``source`` 03: the 12345 work order it was transferred from; ``source`` 07: the hub's own).
+Registers the ``city_management`` system type (status, create, note and merge effects are
+delivered: ``outbound``) and the cross-references its cases carry (``source`` 03: the 12345 work
+order it was transferred from; ``source`` 07: the hub's own).
 """
 
 from __future__ import annotations
@@ -10,25 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import mappings
-from hub.facade import ExternalRef, SystemType, SystemTypeRegistry, TicketView, hookimpl
+from hub.facade import HUB_SYSTEM_TYPE, ExternalRef, SystemType, SystemTypeRegistry, TicketView, hookimpl
 from plugins.city_management.connector import CityManagementConnector
+from plugins.city_management.outbound import OPERATIONS, STATUS_LABELS
 
 __version__ = "1.0.0"
 
 SYSTEM_TYPE = "city_management"
-
-STATUS_LABELS = {
-    "01": "上报待立案",
-    "02": "已立案",
-    "03": "已派遣",
-    "04": "处置中",
-    "05": "处置完成待核查",
-    "06": "核查通过",
-    "07": "已结案",
-    "08": "已作废",
-    "09": "回退返工",
-    "10": "挂账",
-}
 
 SOURCE_HOTLINE = "03"  # 12345转办: externalNo is the 12345 gdbh
 SOURCE_GRID = "07"  # 网格上报: externalNo is the hub's own number
@@ -46,8 +35,10 @@ def hub_register_system_types(registry: SystemTypeRegistry) -> None:
         push=False,
         credential_fields=("client_id", "client_secret"),
         status_labels=STATUS_LABELS,
-        description="案卷按 updateTime 增量拉取（OAuth2 客户端凭证，偏移分页的移动集合按时间键续读）。",
+        description="案卷按 updateTime 增量拉取（OAuth2 客户端凭证，偏移分页的移动集合按时间键续读）；"
+                    "网格上报建案、核查、作废与补充经接口写回。",
         version=__version__,
+        operations=OPERATIONS,
     ))
 
 
@@ -63,5 +54,5 @@ def hub_ticket_references(ticket: TicketView) -> Sequence[ExternalRef] | None:
     if source == SOURCE_HOTLINE:
         return [ExternalRef("hotline12345", external_no, "transferred_from")]
     if source == SOURCE_GRID:
-        return [ExternalRef("gridhub", external_no, "created_by_hub")]
+        return [ExternalRef(HUB_SYSTEM_TYPE, external_no, "created_by_hub")]
     return []

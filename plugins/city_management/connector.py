@@ -3,6 +3,7 @@
 Reads ``GET /dcm/api/cases`` (see ``paging.py`` for why the walk restarts after every page)
 and ``GET /dcm/api/cases/{caseId}``. Every row is stored verbatim as sorted-key JSON with the
 event id ``caseId@version``; the cursor ``updated_from`` moves with each stored page.
+Delivers outbound effects (``deliver``; the decisions are in ``outbound``).
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from adapters.oauth2 import ClientCredentials
 from hub.facade import (
     ConnectionReport,
     CursorStore,
+    DeliveryResult,
     InboundSink,
+    OutboundEffect,
     PollReport,
     RawRecord,
     SystemConfig,
 )
+from plugins.city_management.outbound import Answer, CaseWriter
 from plugins.city_management.paging import MovingSetWalk, Row, UnkeyedPage, update_time
 
 CURSOR = "updated_from"
@@ -54,6 +58,23 @@ def record_of(row: Mapping[str, Any]) -> RawRecord | None:
     return RawRecord(event_id=f"{case_id}@{version}", external_id=case_id, version=version, raw=raw)
 
 
+def platform_answer(resp: requests.Response) -> Answer | None:
+    """The answer when the platform itself gave it: a JSON object on a 2xx, or a 4xx JSON object
+    with the spec's ``code`` (403 ``NOT_CREATOR`` is a refusal, not bad credentials). None for
+    what only the HTTP status can classify: 401 after a renewal, 429, 5xx, gateway pages."""
+    if resp.status_code in (401, 429) or resp.status_code >= 500:
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    if resp.status_code < 300 or (400 <= resp.status_code < 500 and isinstance(body.get("code"), str)):
+        return Answer(resp.status_code, body)
+    return None
+
+
 class CityManagementConnector:
     """Pulls 数字城管 cases; one instance per configured system (it caches the token)."""
 
@@ -70,6 +91,7 @@ class CityManagementConnector:
             str(config.credentials.get("client_secret", "")),
             self.transport,
         )
+        self.writer = CaseWriter(self)
 
     def __repr__(self) -> str:
         return f"CityManagementConnector({self.config.key!r}, {self.base_url!r})"
@@ -140,6 +162,26 @@ class CityManagementConnector:
             raise PermanentError(f"GET {CASES_PATH}/…: answer is not a case")
         return record
 
+    # ---- writing -------------------------------------------------------------------------
+    def exchange(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Answer:
+        """One authorized call (``outbound.CaseApi``): a 401 renews the token once and retries,
+        which is safe for a write, since the platform refuses the token before doing anything.
+        The platform's own answers come back; everything else raises the classified error."""
+        extra: dict[str, Any] = {} if body is None else {"json": dict(body)}
+        resp = self.oauth.authorized_request(method, f"{self.base_url}{path}",
+                                             headers={"Accept": "application/json"}, **extra)
+        answer = platform_answer(resp)
+        if answer is not None:
+            return answer
+        raise_for_transport(resp)
+        raise PermanentError(f"{method} {path}: answer is not a JSON object", http_status=resp.status_code)
+
+    def deliver(self, effect: OutboundEffect) -> DeliveryResult:
+        """Apply one outbound effect (``hub.facade.Deliverer``): create a case, or read the case
+        and send the operation its status allows (see ``outbound``)."""
+        return self.writer.deliver(effect)
+
+    # ---- checking ------------------------------------------------------------------------
     def test_connection(self) -> ConnectionReport:
         """Obtain a token and read one row."""
         try:

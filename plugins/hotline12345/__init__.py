@@ -13,7 +13,7 @@ from pathlib import Path
 import mappings
 from hub.facade import ExternalRef, SystemType, SystemTypeRegistry, TicketView, hookimpl
 from plugins.hotline12345.connector import factory
-from plugins.hotline12345.outbound import STATUS_LABELS
+from plugins.hotline12345.outbound import OPERATIONS, STATUS_LABELS
 
 __version__ = "1.0.0"
 
@@ -35,6 +35,7 @@ def hub_register_system_types(registry: SystemTypeRegistry) -> None:
         status_labels=STATUS_LABELS,
         description="12345 工单开放接口 v2：签名请求读取变更流，回写签收/延期/办结/退单/重复件（承办单位网关）",
         version=__version__,
+        operations=OPERATIONS,
     ))
 
 

@@ -31,9 +31,10 @@ from typing import Any
 
 from adapters.base import AdapterError, AuthError, BusinessError, PermanentError
 from adapters.signed_rest import SignedJsonClient
-from hub.facade import DeliveryError, DeliveryResult, OutboundEffect
+from hub.facade import OP_MERGE, OP_NOTE, OP_STATUS, DeliveryError, DeliveryResult, OutboundEffect
 
-STATUS_OPERATION = "status"
+STATUS_OPERATION = OP_STATUS
+OPERATIONS = (OP_STATUS, OP_NOTE, OP_MERGE)  # what deliver() applies
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")  # no DST in China
 CZSJ_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -107,10 +108,14 @@ def _text(payload: Mapping[str, Any], name: str) -> str:
 def parse_effect(effect: OutboundEffect) -> StatusEffect:
     """The effect's payload as a ``StatusEffect``; ``DeliveryError(kind="mapping")`` when it is
     not a status effect or names no action 12345 knows."""
-    if effect.operation != STATUS_OPERATION:
-        raise DeliveryError(f"12345 delivers only '{STATUS_OPERATION}' effects, not {effect.operation!r}",
-                            "mapping")
     payload = effect.payload
+    if effect.operation == OP_NOTE:  # a progress note is 补充办理情况
+        return _as_status(payload, "BC", result_text=_text(payload, "text"))
+    if effect.operation == OP_MERGE:  # a duplicate is marked 重复件 against its master
+        return _as_status(payload, "CF", status="DUPLICATE", master=_text(payload, "master_external_id"),
+                          reason=_text(payload, "text"))
+    if effect.operation != STATUS_OPERATION:
+        raise DeliveryError(f"12345 delivers {', '.join(OPERATIONS)} effects, not {effect.operation!r}", "mapping")
     gdbh, status = _text(payload, "external_id"), _text(payload, "status")
     if not gdbh:
         raise DeliveryError("12345 status effect without external_id (工单编号 gdbh)", "mapping")
@@ -130,6 +135,15 @@ def parse_effect(effect: OutboundEffect) -> StatusEffect:
     return StatusEffect(gdbh=gdbh, status=status, action=action, args=dict(args),
                         result_text=_text(payload, "result_text"), reason=_text(payload, "reason"),
                         master=_text(payload, "master_external_id"), yqts=payload.get("yqts"))
+
+
+def _as_status(payload: Mapping[str, Any], action: str, *, status: str = "", result_text: str = "",
+               master: str = "", reason: str = "") -> StatusEffect:
+    gdbh = _text(payload, "external_id")
+    if not gdbh:
+        raise DeliveryError(f"12345 {action} effect without external_id (工单编号 gdbh)", "mapping")
+    return StatusEffect(gdbh=gdbh, status=status, action=action, result_text=result_text, reason=reason,
+                        master=master)
 
 
 def describe(zt: str) -> str:

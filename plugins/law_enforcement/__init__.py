@@ -1,7 +1,8 @@
 """综合执法 (综合行政执法办案平台): pulled, XML over HTTP in GBK.
 
-Registers the ``law_enforcement`` system type and the cross-references its cases carry
-(``Source`` 12345: the work order the clue came from; ``Source`` 网格: the hub's own transfer).
+Registers the ``law_enforcement`` system type (it reads cases, transfers clues and adds remarks)
+and the cross-references its cases carry (``Source`` 12345: the work order the clue came from;
+``Source`` 网格: the hub's own transfer).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import mappings
-from hub.facade import ExternalRef, SystemType, SystemTypeRegistry, TicketView, hookimpl
+from hub.facade import HUB_SYSTEM_TYPE, ExternalRef, SystemType, SystemTypeRegistry, TicketView, hookimpl
 from plugins.law_enforcement.connector import LawEnforcementConnector, decode_case
+from plugins.law_enforcement.outbound import OPERATIONS
 
 __version__ = "1.0.0"
 
@@ -49,6 +51,8 @@ def hub_register_system_types(registry: SystemTypeRegistry) -> None:
         status_labels=STATUS_LABELS,
         description="QueryCases 按 Modified 增量拉取（GBK XML；每次从游标所在秒整秒重读，防同秒漏读）。",
         version=__version__,
+        # TransferClue and AddRemark; nobody outside may change a case's status
+        operations=OPERATIONS,
     ))
 
 
@@ -64,5 +68,5 @@ def hub_ticket_references(ticket: TicketView) -> Sequence[ExternalRef] | None:
     if source == SOURCE_HOTLINE:
         return [ExternalRef("hotline12345", external_no, "transferred_from")]
     if source == SOURCE_GRID:
-        return [ExternalRef("gridhub", external_no, "created_by_hub")]
+        return [ExternalRef(HUB_SYSTEM_TYPE, external_no, "created_by_hub")]
     return []

@@ -7,6 +7,8 @@ If a poll started after ``LastClueNo`` of the previous one, a case of that secon
 smaller ``ClueNo`` changed after we passed it would never come again. So each poll's first
 request asks for the whole cursor second (no ``AfterClueNo``); rows read twice are removed
 by their event id, which includes a digest of the XML (two changes can share a second).
+
+Outbound (``deliver``): ``create`` → ``TransferClue``, ``note`` → ``AddRemark``; see ``outbound``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lxml import etree
@@ -22,7 +25,17 @@ from lxml import etree
 from adapters.base import AdapterError, BusinessError, PermanentError
 from adapters.http import HttpTransport
 from adapters.xml_gbk import XmlGbkClient, XmlReply
-from hub.facade import ConnectionReport, CursorStore, InboundSink, PollReport, RawRecord, SystemConfig
+from hub.facade import (
+    ConnectionReport,
+    CursorStore,
+    DeliveryResult,
+    InboundSink,
+    OutboundEffect,
+    PollReport,
+    RawRecord,
+    SystemConfig,
+)
+from plugins.law_enforcement.outbound import ClueWriter
 
 CURSOR = "modified"
 ENDPOINT = "/zfba/ws/exchange"
@@ -97,21 +110,38 @@ def parse_cursor(value: str | None) -> tuple[str, str] | None:
 
 
 class LawEnforcementConnector:
-    """Pulls 综合执法 cases; one instance per configured system."""
+    """Pulls 综合执法 cases and delivers clues and remarks; one instance per configured system.
 
-    def __init__(self, config: SystemConfig, transport: HttpTransport | None = None) -> None:
+    ``clock`` (unix time) stamps the request heads and tells how long maintenance has to go.
+    """
+
+    def __init__(self, config: SystemConfig, transport: HttpTransport | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
         settings = config.settings or {}
         self.max_count = int_setting(settings, "max_count", MAX_COUNT, 1, MAX_COUNT)
         self.max_calls = int_setting(settings, "max_calls_per_poll", 20, 1, None)
         self.transport = transport or HttpTransport(timeout=TIMEOUT_S)
-        self.client = XmlGbkClient(
-            exchange_url(config.base_url),
-            {"User": str(config.credentials.get("user", "")),
-             "Password": str(config.credentials.get("password", ""))},
+        self.clock = clock
+        self.client = self._client()
+        self.writer = ClueWriter(self._client_with_request_id, clock)
+
+    def _client(self) -> XmlGbkClient:
+        return XmlGbkClient(
+            exchange_url(self.config.base_url),
+            {"User": str(self.config.credentials.get("user", "")),
+             "Password": str(self.config.credentials.get("password", ""))},
             self.transport,
             timeout=TIMEOUT_S,
+            clock=self.clock,
         )
+
+    def _client_with_request_id(self, request_id: str) -> XmlGbkClient:
+        """A new client whose calls carry head ``RequestId`` = ``request_id`` (one delivery; the
+        shared ``self.client`` keeps its fresh id per call)."""
+        client = self._client()
+        client.request_id_factory = lambda: request_id
+        return client
 
     def __repr__(self) -> str:
         return f"LawEnforcementConnector({self.config.key!r}, {self.client.url!r})"
@@ -201,6 +231,11 @@ class LawEnforcementConnector:
         if record is None:
             raise PermanentError("QueryCase: answer without a usable <Case>")
         return record
+
+    def deliver(self, effect: OutboundEffect) -> DeliveryResult:
+        """Apply one ``create`` (``TransferClue``) or ``note`` (``AddRemark``) effect
+        (``hub.facade.Deliverer``); 2003 (already transferred) is a success. See ``outbound``."""
+        return self.writer.deliver(effect)
 
     def test_connection(self) -> ConnectionReport:
         """One ``QueryCases`` with ``MaxCount`` 1 (checks address, encoding and credentials)."""

@@ -1,7 +1,8 @@
 """GridHub plugin: 公安巡防联动警情系统 (shared/world/police_patrol.md).
 
 Registers the ``police_patrol`` system type: pushed (signed webhooks, at least once, not
-ordered) with reconciliation by polling the incident list.
+ordered) with reconciliation by polling the incident list; written: status effects become
+feedback on handed-over 警情 (see ``outbound``).
 """
 
 from __future__ import annotations
@@ -9,23 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import mappings
-from hub.facade import SystemType, SystemTypeRegistry, hookimpl
+from hub.facade import OP_STATUS, SystemType, SystemTypeRegistry, hookimpl
 from plugins.police_patrol.connector import factory
+from plugins.police_patrol.outbound import STATUS_LABELS
 
 __version__ = "1.0.0"
 
 SYSTEM_TYPE = "police_patrol"
-# JQZTDM, as the spec names it
-STATUS_LABELS: dict[str, str] = {
-    "01": "已接警",
-    "02": "已派警",
-    "03": "已到场",
-    "04": "处置中",
-    "05": "处置完毕",
-    "06": "已移交联动单位",
-    "09": "已结束",
-    "99": "无效警情",
-}
 
 
 @hookimpl
@@ -42,4 +33,5 @@ def hub_register_system_types(registry: SystemTypeRegistry) -> None:
         status_labels=STATUS_LABELS,
         description="联动类警情推送（签名 webhook，至少一次、无序）＋ 定时对账",
         version=__version__,
+        operations=(OP_STATUS,),
     ))

@@ -1,4 +1,5 @@
-"""The police connector: verifies and stores pushed 警情 events, reconciles by polling.
+"""The police connector: verifies and stores pushed 警情 events, reconciles by polling, and
+delivers status effects as feedback (``deliver``; the feedback logic is in ``outbound``).
 
 Police push every change of a 警情 as a signed webhook, at least once and in no order
 (shared/world/police_patrol.md). The receiver only verifies and stores (the police want an
@@ -13,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -25,15 +26,17 @@ from adapters.webhook import verify_signature
 from hub.facade import (
     ConnectionReport,
     CursorStore,
+    DeliveryResult,
     InboundSink,
+    OutboundEffect,
     PollReport,
     RawRecord,
     SystemConfig,
     WebhookReply,
     WebhookRequest,
 )
+from plugins.police_patrol.outbound import DEFAULT_UNIT, SHANGHAI, FeedbackWriter
 
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 GXSJ_CURSOR = "gxsj"
 RUN_CURSOR = "reconciled_at"
 LIST_PATH = "/ldpt/api/jq"
@@ -130,7 +133,8 @@ class PoliceConnector:
     """Push connector with reconciliation of one police linkage gateway.
 
     Credentials: ``webhook_secret`` (verifies pushes), ``feedback_token`` (Bearer for the API).
-    Settings: ``reconcile_interval_s`` (600), ``reconcile_lookback_s`` (3600), ``timeout_s`` (10).
+    Settings: ``reconcile_interval_s`` (600), ``reconcile_lookback_s`` (3600), ``timeout_s`` (10),
+    ``feedback_unit`` (``FKDW`` of the feedback, default ``网格化综合管理中心``).
     """
 
     def __init__(self, config: SystemConfig, transport: Transport | None = None,
@@ -144,6 +148,8 @@ class PoliceConnector:
         timeout = _float_setting(settings, "timeout_s", DEFAULT_TIMEOUT_S)
         self.transport = transport if transport is not None else HttpTransport(timeout=timeout)
         self.clock = clock
+        self.writer = FeedbackWriter(self._call, str(settings.get("feedback_unit") or DEFAULT_UNIT),
+                                     secrets=[self._token])
 
     def __repr__(self) -> str:
         return f"PoliceConnector({self.base_url!r})"
@@ -237,6 +243,14 @@ class PoliceConnector:
         except Unidentified as exc:
             raise PermanentError(f"GET {LIST_PATH}/…: {exc}") from None
 
+    # ----- writing ---------------------------------------------------------------------------------
+    def deliver(self, effect: OutboundEffect) -> DeliveryResult:
+        """Apply one ``status`` effect as feedback (``hub.facade.Deliverer``): ``JS``/``CZ``/``BJ``
+        on a 警情 in 06, ``FKSJ`` = the hub change's time so a retry is ``DUPLICATE_FEEDBACK``;
+        ``INVALID_STATE`` is decided on the re-read 警情. See ``outbound``.
+        """
+        return self.writer.deliver(effect)
+
     def test_connection(self) -> ConnectionReport:
         """Ask for an incident that cannot exist: JQ_NOT_FOUND proves the Bearer token works."""
         detail: dict[str, Any] = {"webhook_secret_set": bool(self._webhook_secret)}
@@ -253,9 +267,14 @@ class PoliceConnector:
         return ConnectionReport(False, f"意外的应答：HTTP {resp.status_code}", detail)
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> requests.Response:
-        return self.transport.request("GET", self.base_url + path, params=params,
-                                      headers={"Authorization": f"Bearer {self._token}",
-                                               "Accept": "application/json"})
+        return self.transport.request("GET", self.base_url + path, params=params, headers=self._headers())
+
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None) -> requests.Response:
+        """One request of the feedback writer (``outbound.Call``), with the same token."""
+        return self.transport.request(method, self.base_url + path, json=body, headers=self._headers())
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
 
 
 def _json(resp: requests.Response) -> dict[str, Any]:

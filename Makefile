@@ -21,7 +21,7 @@ run: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check hub mappings adapters plugins sandbox admin tests bench wsgi.py
-	$(BIN)/mypy hub mappings adapters
+	$(BIN)/mypy hub mappings adapters plugins
 
 services:
 	bash scripts/services.sh

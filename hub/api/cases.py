@@ -164,10 +164,9 @@ class CaseRoute(MethodView):
     @require_role(*OPERATORS)
     @blp.arguments(RouteArgs)
     @blp.response(200, RoutedSchema)
-    @blp.alt_response(404, description="no such case (or outside the caller's jurisdiction)")
-    @blp.alt_response(409, description="merged away")
-    @blp.alt_response(422, description="no such system, it takes no new records, or its mapping cannot express "
-                                       "the case (the message says which)")
+    @blp.alt_response(404, description="no such case (or outside the caller's jurisdiction), or no such system")
+    @blp.alt_response(409, description="merged away, the system takes no new records, or its mapping cannot "
+                                       "express the case (the message says which)")
     def post(self, args: dict[str, Any], case_id: int) -> dict[str, Any]:
         """Hand the case to a department system: it becomes the handling system, a record is
         opened there (数字城管 case, 综合执法 clue) unless the case has one, and the other linked
@@ -179,7 +178,7 @@ class CaseRoute(MethodView):
                 routed = routing.route_case(ctx, s, case, args["system_key"], actor=str(g.caller["name"]),
                                             reason=args["reason"])
             except routing.RoutingError as exc:
-                fail(422, str(exc), kind=exc.kind)
+                fail(404 if exc.kind == "unknown" else 409, str(exc))
             planned = sync.take_planned(s)
             answer = {"case_id": case.id, "owner_system": case.owner_system, "message_id": routed.message_id,
                       "external_no": routed.external_no, "source": routed.source}

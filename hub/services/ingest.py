@@ -237,6 +237,7 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
             case = target
         if ctx.dedup is not None and ctx.dedup.needs_reindex(changes):
             ctx.dedup.index(s, ticket, view)
+        status_before = case.status
         if "status" in changes and not created:
             case_service.add_event(
                 s, case, "ticket_status",
@@ -244,6 +245,12 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
                 f" → {ticket.status_code}", system_key=system.key,
                 detail={"ticket_id": ticket.id, "status": changes["status"], "version": version})
         case_service.refresh_case(s, case)
+        if "status_code" in changes and case.status == status_before and ticket.system_key == case.owner_system \
+                and not sync.consume_echo(s, case, ticket):
+            # the handling department moved on within the case's status: its progress is news
+            # (unless it only shows what the hub wrote to it)
+            sync.plan_status_change(s, case, previous=status_before, source_ticket=ticket, progress=True)
+            routing.plan_progress_notes(ctx, s, case, ticket)
     if changes.get("handover_to", [None, None])[1]:  # police 06: handed over to a department
         routing.route_handover(ctx, s, case, ticket)
     s.flush()

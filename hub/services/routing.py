@@ -17,6 +17,9 @@ the routing issue will call it for new cases.
 ``plan_duplicates`` tells a system that one of its records duplicates another of its records in
 the same case (12345 marks it ``CF`` with the master's ``gdbh``; 数字城管 cancels or supplements).
 
+``plan_progress_notes`` passes the handling system's own progress on as notes (12345 ``BC``)
+when it does not change the case's status (综合执法 立案 → 调查取证 → 处罚决定).
+
 Everything is written in the caller's transaction (outbox), so a rolled-back change routes
 nothing.
 """
@@ -31,7 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.context import HubContext
-from hub.facade import HUB_SYSTEM_TYPE, OP_CREATE, OP_MERGE, HubError
+from hub.facade import HUB_SYSTEM_TYPE, OP_CREATE, OP_MERGE, OP_NOTE, HubError
 from hub.models import Case, CaseEvent, System, Ticket, utcnow
 from hub.services import outbox, sync
 from hub.services.cases import add_event
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 
 SOURCE_FIELD = "source"
 SILENT = frozenset({CanonicalStatus.DUPLICATE.value, CanonicalStatus.CANCELLED.value})
+FINISHED = frozenset({CanonicalStatus.RESOLVED.value, CanonicalStatus.VERIFIED.value, CanonicalStatus.CLOSED.value})
 
 
 class RoutingError(HubError):
@@ -88,7 +92,7 @@ def route_case(ctx: HubContext, session: Session, case: Case, system_key: str, *
     n = _routings(session, case) + 1
     payload: dict[str, Any] = {
         "case_number": case.number, "changed_at": _now_iso(), "source": source, "external_no": external_no,
-        "category": case.category, "description": case.description or case.title, "address": case.address,
+        "category": case.category, "description": _description(case), "address": case.address,
         "location": {"lng": case.lng, "lat": case.lat} if case.lat is not None and case.lng is not None else None,
         "reported_at": case.reported_at.isoformat(),
         "reporter": "",  # a citizen's identity never leaves the hub; grid reports name their worker
@@ -164,6 +168,42 @@ def plan_duplicates(ctx: HubContext, session: Session, case: Case) -> int:
     return planned
 
 
+def plan_progress_notes(ctx: HubContext, session: Session, case: Case, owner_ticket: Ticket) -> int:
+    """The handling system's record moved to a new status of its own that does not change the
+    case's (综合执法 立案 → 调查取证 → 处罚决定 are all IN_PROGRESS): the other live records whose
+    systems take notes hear it as a progress note in the handler's words (12345 ``BC``). Once
+    per (record, handler status). Returns how many were planned."""
+    system = session.scalar(select(System).where(System.key == owner_ticket.system_key))
+    stype = ctx.registry.get(system.plugin) if system is not None and system.plugin in ctx.registry else None
+    if system is None or stype is None or not owner_ticket.status_code:
+        return 0
+    words = stype.status_labels.get(owner_ticket.status_code, owner_ticket.status_code)
+    text = f"{system.name}（{owner_ticket.external_id}）办理进展：{words}"
+    result = str((owner_ticket.fields or {}).get("result_text") or "").strip()
+    if result:
+        text += f"。{result}"
+    planned = 0
+    others = session.scalars(select(Ticket).where(Ticket.case_id == case.id, Ticket.id != owner_ticket.id,
+                                                  Ticket.system_key != owner_ticket.system_key,
+                                                  Ticket.status.not_in(SILENT | FINISHED)))
+    for ticket in others:
+        if not _applies(ctx, session, ticket.system_key, OP_NOTE):
+            continue
+        key = f"note:{case.id}:{ticket.id}:{owner_ticket.id}:{owner_ticket.status_code}"
+        if outbox.is_enqueued(session, key):
+            continue
+        outbox.enqueue(session, case_id=case.id, system_key=ticket.system_key, operation=OP_NOTE,
+                       payload={"case_number": case.number, "changed_at": _now_iso(),
+                                "external_id": ticket.external_id, "text": text[:500], "photos": []},
+                       idempotency_key=key)
+        sync.count_planned(session)
+        planned += 1
+    if planned:
+        _note(session, case, "progress_noted", f"{words}：通知其他 {planned} 个系统", owner_ticket.system_key,
+              {"ticket_id": owner_ticket.id, "status_code": owner_ticket.status_code})
+    return planned
+
+
 def _applies(ctx: HubContext, session: Session, system_key: str, operation: str) -> bool:
     system = session.scalar(select(System).where(System.key == system_key))
     stype = ctx.registry.get(system.plugin) if system is not None and system.plugin in ctx.registry else None
@@ -182,6 +222,13 @@ def _filed_under(doc: object, case: Case, tickets: list[Ticket]) -> tuple[str, s
     except MappingError as exc:
         raise RoutingError(f"the mapping has no outbound_codes.source for records the hub files: {exc}",
                            "mapping") from exc
+
+
+def _description(case: Case) -> str:
+    """What the department reads: the case's text; a record without any (a police 警情 with no
+    简要警情) is described by its category and place rather than refused."""
+    text = (case.description or case.title or "").strip()
+    return text or f"{case.category} {case.address}".strip()
 
 
 def _routings(session: Session, case: Case) -> int:
@@ -207,4 +254,4 @@ def _note(session: Session, case: Case, kind: str, summary: str, system_key: str
     add_event(session, case, kind, summary, system_key=system_key, detail=dict(detail or {}))
 
 
-__all__ = ["Routed", "RoutingError", "plan_duplicates", "route_case", "route_handover"]
+__all__ = ["Routed", "RoutingError", "plan_duplicates", "plan_progress_notes", "route_case", "route_handover"]

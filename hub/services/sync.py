@@ -30,6 +30,13 @@ passed on (12345 is not told ``BJ`` before the grid worker confirmed on site); `
 is. A verification is the hub's own act (:func:`plan_hub_change` with no source ticket), so
 every linked record is told, the owner included.
 
+Finished for them: a system with no action of its own for ``VERIFIED``/``CLOSED`` hears the
+nearest finished state it has (12345 and police hear ``BJ`` when a case is verified or closed,
+e.g. at 综合执法 ``JA``). Progress: when the handling system moves on without changing the case's
+status, records that have not heard the case's status yet are told (``progress=True``: police
+hear ``CZ`` once the department they handed over to is working). A ``RETURNED`` case is not
+passed on: it came back to the centre, which routes it again.
+
 Idempotency key: ``status:{case}:{ticket}:{status}:{n}`` with ``n`` the number of
 ``status_changed`` events the case has (the one just recorded included). A replayed or
 duplicated ingestion does not change the case again, so it plans nothing, and even if it did the
@@ -82,7 +89,18 @@ OPERATION = "status"
 # a finished state claims the handling department's work is done: only that department says so
 AUTHORITY_STATUSES = frozenset({CanonicalStatus.RESOLVED.value, CanonicalStatus.VERIFIED.value,
                                 CanonicalStatus.CLOSED.value})
-SILENT_CASE_STATUSES = frozenset({CanonicalStatus.CANCELLED.value, CanonicalStatus.DUPLICATE.value})
+# A case that is RETURNED came back to the hub from a department (综合执法 YS, a police return):
+# the centre routes it again; telling 12345 would hand the citizen's order back to the hotline
+# (TD), which is the centre's decision, not an automatic echo of a department's.
+SILENT_CASE_STATUSES = frozenset({CanonicalStatus.CANCELLED.value, CanonicalStatus.DUPLICATE.value,
+                                  CanonicalStatus.RETURNED.value})
+# a system with no action of its own for a finished state hears the nearest one before it that it
+# has (12345 and police have BJ for RESOLVED only: a case verified or closed is finished for them)
+FINISHED_FALLBACK: dict[str, tuple[str, ...]] = {
+    CanonicalStatus.VERIFIED.value: (CanonicalStatus.VERIFIED.value, CanonicalStatus.RESOLVED.value),
+    CanonicalStatus.CLOSED.value: (CanonicalStatus.CLOSED.value, CanonicalStatus.VERIFIED.value,
+                                   CanonicalStatus.RESOLVED.value),
+}
 SILENT_TICKET_STATUSES = frozenset({CanonicalStatus.DUPLICATE.value, CanonicalStatus.CANCELLED.value})
 PLANNED_KEY = "sync_planned"  # Session.info counter: effects planned in this transaction
 
@@ -90,12 +108,15 @@ _DOCS: dict[str, Any] = {}  # parsed mapping documents by checksum (a process-wi
 
 
 def plan_status_change(session: Session, case: Case, *, previous: str, source_ticket: Ticket | None,
-                       reason: str | None = None) -> int:
+                       reason: str | None = None, progress: bool = False) -> int:
     """Plan the outbound effects of ``case`` having moved from ``previous`` to ``case.status``
     because ``source_ticket`` reported it (``None``: the hub's own act, e.g. a grid worker's
-    verification, whose words are ``reason``). Returns how many effects were enqueued."""
+    verification, whose words are ``reason``). ``progress``: the case did not move, but its
+    handling system reported its own progress at the case's status: records that have not heard
+    that status yet are told (police hear 处置进展 ``CZ`` once the department they handed over to
+    is working). Returns how many effects were enqueued."""
     status = case.status
-    if status == previous or status in SILENT_CASE_STATUSES:
+    if (status == previous and not progress) or status in SILENT_CASE_STATUSES:
         return 0
     if source_ticket is not None and _is_echo(session, case, source_ticket, status):
         return 0
@@ -124,10 +145,23 @@ def plan_status_change(session: Session, case: Case, *, previous: str, source_ti
         if ticket.status in SILENT_TICKET_STATUSES or _at_or_beyond(ticket.status, status):
             continue
         master = _master_of(tickets, ticket) if status == CanonicalStatus.DUPLICATE.value else ""
-        planned += plan_ticket_status(session, case, ticket, status, docs=docs,
-                                      key=f"status:{case.id}:{ticket.id}:{status}:{change_no}", previous=previous,
+        told = _status_for(docs.get(ticket.system_key), status)
+        if told is None:
+            continue
+        planned += plan_ticket_status(session, case, ticket, told, docs=docs,
+                                      key=f"status:{case.id}:{ticket.id}:{told}:{change_no}", previous=previous,
                                       result_text=result_text, reason=reason, master=master)
     return planned
+
+
+def _status_for(doc: Any, status: str) -> str | None:
+    """The status whose action a system is told for the case's ``status`` (see FINISHED_FALLBACK)."""
+    if doc is None:
+        return None
+    for candidate in FINISHED_FALLBACK.get(status, (status,)):
+        if outbound_action(doc, candidate) is not None:
+            return candidate
+    return None
 
 
 def plan_hub_change(session: Session, case: Case, status: str, *, actor: str, reason: str = "") -> int:
@@ -220,6 +254,11 @@ def take_planned(session: Session) -> int:
     return int(session.info.pop(PLANNED_KEY, 0))
 
 
+def consume_echo(session: Session, case: Case, source: Ticket) -> bool:
+    """Whether ``source`` now only reports what the hub last wrote to it (noted as seen, once)."""
+    return _is_echo(session, case, source, source.status)
+
+
 def _is_echo(session: Session, case: Case, source: Ticket, status: str) -> bool:
     link = session.scalar(select(SyncLink).where(SyncLink.case_id == case.id, SyncLink.ticket_id == source.id))
     if link is None or link.last_written_status != status or link.echo_seen_status == status:
@@ -254,5 +293,5 @@ def _event(session: Session, case: Case, ticket: Ticket, status: str, action: st
                       "message_id": message_id, "idempotency_key": key})
 
 
-__all__ = ["AUTHORITY_STATUSES", "count_planned", "plan_hub_change", "plan_status_change", "plan_ticket_status",
-           "take_planned"]
+__all__ = ["AUTHORITY_STATUSES", "consume_echo", "count_planned", "plan_hub_change", "plan_status_change",
+           "plan_ticket_status", "take_planned"]

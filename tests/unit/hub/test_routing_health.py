@@ -115,9 +115,9 @@ def test_routing_refusals_are_clear_and_change_nothing(ctx: HubContext, client: 
     case, garbage = the_case(ctx), the_case(ctx, ext_id="G1")
     headers = auth(ctx, "operator")
     bad = client.post(f"/api/v1/cases/{garbage.id}/route", json={"system_key": "dept"}, headers=headers)
-    assert bad.status_code == 422 and "garbage_exposed" in bad.json["message"]
+    assert bad.status_code == 409 and "garbage_exposed" in bad.json["message"]
     unknown = client.post(f"/api/v1/cases/{case.id}/route", json={"system_key": "nope"}, headers=headers)
-    assert unknown.status_code == 422 and "nope" in unknown.json["message"]
+    assert unknown.status_code == 404 and "nope" in unknown.json["message"]
     assert client.post(f"/api/v1/cases/{case.id}/route", json={"system_key": "dept"},
                             headers=auth(ctx, "grid_worker")).status_code == 403
     other_street = auth(ctx, "operator", scope="310105")

@@ -1,25 +1,29 @@
-"""The console (first slice): sign in with an API token, watch cases form, see quarantine.
+"""The console: sign in with a console account, watch cases form, see quarantine; admins manage
+accounts, auditors read the audit log.
 
-Full accounts, mapping editor and review queue come with the console issue; this slice already
-enforces the same server-side rules as the API (token role and jurisdiction scope).
+Every rule is enforced here on the server, the same as in the API: the account's role decides
+what a page allows, its jurisdiction (grid-code prefix) what it shows; a case outside it is a 404
+whatever the URL. Sessions carry the account id and its password stamp: changing a password or
+deactivating an account ends its other sessions.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from hub.context import HubContext
-from hub.models import Case, InboundEvent, Ticket
-from hub.services.tokens import authenticate
+from hub.models import Case, InboundEvent, Ticket, User
+from hub.services import accounts, audit
 from mappings import load_taxonomy
 from mappings.canonical import STATUS_LABELS_ZH
 
@@ -29,25 +33,58 @@ F = TypeVar("F", bound=Callable[..., Any])
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: str
+    roles: tuple[str, ...]  # who sees the link (the page itself checks again)
+
+
+# The header's links in order; page modules add theirs with ``nav`` when imported.
+NAV: list[NavItem] = []
+
+
+def nav(endpoint: str, label: str, *roles_: str) -> None:
+    """Add a header link (shown to ``roles_``; every role when none given)."""
+    NAV.append(NavItem(endpoint, label, roles_ or ("admin", "operator", "department", "grid_worker", "auditor")))
+
+
 def _ctx() -> HubContext:
     ctx: HubContext = current_app.extensions["gridhub"]
     return ctx
 
 
+def _stamp(user: User) -> str:
+    return user.password_changed_at.isoformat()
+
+
 def signed_in(fn: F) -> F:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        token = session.get("token")
-        if not token:
+        user_id = session.get("user_id")
+        if not user_id:
             return redirect(url_for("console.login", next=request.path))
-        with _ctx().db.session() as s:
-            row = authenticate(s, token)
-            if row is None:
+        with _ctx().db.read_session() as s:
+            user = s.get(User, int(user_id))
+            if user is None or not user.active or session.get("stamp") != _stamp(user):
                 session.clear()
                 return redirect(url_for("console.login"))
-            g.caller = {"name": row.name, "role": row.role, "scope": row.scope}
+            g.caller = {"id": user.id, "name": user.username, "display_name": user.display_name,
+                        "role": user.role, "scope": user.scope}
         return fn(*args, **kwargs)
     return wrapper  # type: ignore[return-value]
+
+
+def roles(*allowed: str) -> Callable[[F], F]:
+    """Only these roles may open the page (403 otherwise); implies ``signed_in``."""
+    def decorate(fn: F) -> F:
+        @wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            if g.caller["role"] not in allowed:
+                abort(403)
+            return fn(*args, **kwargs)
+        return signed_in(inner)  # type: ignore[return-value]
+    return decorate
 
 
 @bp.app_context_processor
@@ -55,7 +92,7 @@ def _labels() -> dict[str, Any]:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(16)
     return {"status_labels": STATUS_LABELS_ZH, "csrf_token": session["csrf"], "tz": SHANGHAI,
-            "category_name": _category_name}
+            "category_name": _category_name, "nav_items": NAV}
 
 
 def _category_name(code: str) -> str:
@@ -71,21 +108,25 @@ def _check_csrf() -> None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> Response | tuple[str, int]:
     error = ""
     if request.method == "POST":
         _check_csrf()
-        token = request.form.get("token", "").strip()
+        username = request.form.get("username", "")
         with _ctx().db.session() as s:
-            row = authenticate(s, token) if token else None
-        if row is None:
-            error = "令牌无效或已吊销"
+            result = accounts.sign_in(s, username, request.form.get("password", ""),
+                                      remote_addr=request.remote_addr or "")
+            stamp = _stamp(result.user) if result.user is not None else ""
+            user_id = result.user.id if result.user is not None else None
+        if user_id is None:
+            error = result.error
         else:
-            session.clear()
-            session["token"] = token
+            session.clear()  # a fresh session (and CSRF token) after signing in: no fixation
+            session["user_id"], session["stamp"] = user_id, stamp
             target = request.args.get("next", "")
-            return redirect(target if target.startswith("/console") else url_for("console.cases"))
-    return render_template("console/login.html", error=error)
+            return redirect(target if target.startswith("/console") and not target.startswith("//")
+                            else url_for("console.cases"))
+    return render_template("console/login.html", error=error), 200 if not error else 401
 
 
 @bp.post("/logout")
@@ -134,3 +175,84 @@ def quarantine() -> str:
         rows = list(s.scalars(select(InboundEvent).where(InboundEvent.status == "quarantined")
                               .order_by(InboundEvent.id.desc()).limit(200)))
         return render_template("console/quarantine.html", events=rows)
+
+
+# ----- accounts (admin) and the audit log (admin, auditor) ------------------------------------------
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@roles("admin")
+def users() -> Response | tuple[str, int]:
+    errors: dict[str, str] = {}
+    form: dict[str, str] = {}
+    if request.method == "POST":
+        _check_csrf()
+        form = {k: request.form.get(k, "") for k in ("username", "display_name", "role", "scope")}
+        try:
+            with _ctx().db.session() as s:
+                accounts.create_user(s, password=request.form.get("password", ""), actor=g.caller["name"],
+                                     remote_addr=request.remote_addr or "", **form)
+            flash(f"已创建账号 {form['username']}")
+            return redirect(url_for("console.users"))
+        except accounts.AccountError as exc:
+            errors[exc.field or "form"] = str(exc)
+    with _ctx().db.read_session() as s:
+        rows = [accounts.user_row(u) for u in accounts.list_users(s)]
+    return render_template("console/users.html", users=rows, errors=errors, form=form,
+                           roles=accounts.ROLE_LABELS), 200 if not errors else 422
+
+
+@bp.route("/users/<int(max=2147483647):user_id>", methods=["GET", "POST"])
+@roles("admin")
+def user_edit(user_id: int) -> Response | tuple[str, int]:
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        _check_csrf()
+        try:
+            with _ctx().db.session() as s:  # an AccountError rolls every part of the change back
+                _apply_user_form(s, user_id)
+            flash("已保存")
+            return redirect(url_for("console.users"))
+        except accounts.AccountError as exc:
+            errors[exc.field or "form"] = str(exc)
+    with _ctx().db.read_session() as s:
+        user = accounts.get_user(s, user_id)
+        if user is None:
+            abort(404)
+        row = accounts.user_row(user)
+    return render_template("console/user_edit.html", user=row, errors=errors,
+                           roles=accounts.ROLE_LABELS), 200 if not errors else 422
+
+
+def _apply_user_form(s: Any, user_id: int) -> None:
+    user = accounts.get_user(s, user_id)
+    if user is None:
+        abort(404)
+    actor, addr = g.caller["name"], request.remote_addr or ""
+    if user.id == g.caller["id"] and (request.form.get("role") != "admin" or "active" not in request.form):
+        raise accounts.AccountError("不能取消自己的管理员权限或停用自己 / you cannot demote or deactivate yourself",
+                                    "role")
+    accounts.update_user(s, user, actor=actor, remote_addr=addr, role=request.form.get("role", user.role),
+                         scope=request.form.get("scope", user.scope),
+                         display_name=request.form.get("display_name", user.display_name),
+                         active="active" in request.form)
+    if request.form.get("password"):
+        accounts.set_password(s, user, request.form["password"], actor=actor, remote_addr=addr)
+
+
+@bp.get("/audit")
+@roles("admin", "auditor")
+def audit_log() -> str:
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    with _ctx().db.read_session() as s:
+        total, rows = audit.list_entries(s, target_type=request.args.get("target_type") or None,
+                                         actor=request.args.get("actor") or None, page=page)
+        entries = [audit.entry_row(e) for e in rows]
+    return render_template("console/audit.html", entries=entries, total=total, page=page)
+
+
+nav("console.cases", "案件")
+nav("console.quarantine", "隔离区", "admin", "auditor")
+nav("console.users", "账号", "admin")
+nav("console.audit_log", "审计日志", "admin", "auditor")
+

@@ -139,6 +139,36 @@ def tokens_create(name: str, role: str, scope: str) -> None:
     click.echo(token)
 
 
+@main.group()
+def users() -> None:
+    """Console accounts."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "operator", "department", "grid_worker", "auditor"]),
+              required=True)
+@click.option("--scope", default="", help="jurisdiction: grid-code prefix (district 6 / street 9 / community 12 / "
+                                        "grid 15 digits); empty = everything")
+@click.option("--display-name", default="")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input (scripts)")
+def users_create(username: str, role: str, scope: str, display_name: str, password_stdin: bool) -> None:
+    """Create a console account (the password is asked for, never an argument)."""
+    from hub.services.accounts import AccountError, create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = str(click.prompt("password", hide_input=True, confirmation_prompt=True))
+    try:
+        with _ctx().db.session() as s:
+            create_user(s, username=username, password=password, role=role, scope=scope,
+                        display_name=display_name, actor="cli")
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {username} ({role}{', ' + scope if scope else ''})")
+
+
 @main.command()
 @click.option("--queue", "queues", type=click.Choice(["all", "ingest", "outbound"]), default="all",
               show_default=True, help="ingest: apply inbound events; outbound: deliver the outbox; all: both")

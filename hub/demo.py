@@ -7,6 +7,7 @@ traffic generator, and the hub's web, ingest worker, delivery worker and poller 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,6 +22,20 @@ from hub.crypto import generate_key
 
 SANDBOX_SYSTEMS = Path(__file__).resolve().parent.parent / "sandbox" / "systems.demo.yaml"
 
+
+def _console_admin(hub_cmd: list[str], env: dict[str, str], var: Path) -> str:
+    """The console's first admin account (once per var directory): a random password, kept in a
+    file only the owner can read, printed at start."""
+    password_file = var / "admin.password"
+    if password_file.exists():
+        return password_file.read_text().strip()
+    password = "gh-" + secrets.token_urlsafe(12)
+    subprocess.run([*hub_cmd, "--log-level", "WARNING", "users", "create", "admin", "--role", "admin",
+                    "--display-name", "演示管理员", "--password-stdin"], input=password + "\n", text=True,
+                   env=env, check=True, capture_output=True)
+    password_file.write_text(password + "\n")
+    password_file.chmod(0o600)
+    return password
 
 def _secret_key(var: Path) -> str:
     if os.environ.get("GRIDHUB_SECRET_KEY"):
@@ -91,6 +106,7 @@ def run_demo(port: int = 8000, sandbox_port: int = 9101, rate: float = 6.0) -> i
         token_file = var / "admin.token"
         token_file.write_text(token + "\n")
         token_file.chmod(0o600)
+        password = _console_admin(hub_cmd, env, var)
         spawn([*hub_cmd, "serve", "--port", str(port)])
         spawn([*hub_cmd, "worker", "--queue", "ingest"])
         spawn([*hub_cmd, "worker", "--queue", "outbound"])  # delivers the outbox to the systems
@@ -98,7 +114,7 @@ def run_demo(port: int = 8000, sandbox_port: int = 9101, rate: float = 6.0) -> i
         _wait_http(f"http://127.0.0.1:{port}/healthz")
         print(f"""
 GridHub is running (embedded default: SQLite + kombu filesystem transport in {var})
-  console   http://127.0.0.1:{port}/console/   (sign in with the token below)
+  console   http://127.0.0.1:{port}/console/   (user admin, password {password}; also in {var / "admin.password"})
   API       http://127.0.0.1:{port}/api/v1/cases
   API docs  http://127.0.0.1:{port}/api/docs   (OpenAPI: /api/openapi.json)
   token     {token}   (also in {token_file})

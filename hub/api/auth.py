@@ -8,8 +8,10 @@ from typing import Any, NoReturn, TypeVar
 
 from flask import current_app, g, request
 from flask_smorest import abort
+from sqlalchemy.orm import Session
 
 from hub.context import HubContext
+from hub.services import audit
 from hub.services.tokens import authenticate
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,6 +49,18 @@ def require_role(*roles: str) -> Callable[[F], F]:
 
 READERS = ("admin", "operator", "department", "grid_worker", "auditor")
 ADMINS = ("admin",)
+
+
+def audited(action: str, target_type: str, target_id: str, before: dict[str, Any] | None,
+            after: dict[str, Any] | None, session: Session | None = None) -> None:
+    """Record an admin's change in the audit log, as the caller, in ``session`` (the change's own
+    transaction) or, for changes a service committed itself, in a transaction of its own."""
+    actor, addr = str(g.caller["name"]), request.remote_addr or ""
+    if session is not None:
+        audit.record(session, actor, action, target_type, target_id, before, after, addr)
+        return
+    with hub_ctx().db.session() as s:
+        audit.record(s, actor, action, target_type, target_id, before, after, addr)
 
 
 def fail(status: int, message: str, **kwargs: Any) -> NoReturn:

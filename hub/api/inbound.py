@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
-from hub.api.auth import ADMINS, fail, hub_ctx, load_caller, require_role
+from hub.api.auth import ADMINS, audited, fail, hub_ctx, load_caller, require_role
 from hub.api.schemas import (
     InboundArgs,
     InboundEventSchema,
@@ -86,6 +86,8 @@ class InboundReplayOne(MethodView):
         with ctx.db.read_session() as s:
             fresh = s.get(InboundEvent, event_id)
             assert fresh is not None
+            audited("inbound.replay", "inbound_event", str(event_id), {"status": "quarantined"},
+                    {"status": fresh.status})
             return fresh
 
 
@@ -97,4 +99,6 @@ class InboundReplayMany(MethodView):
     def post(self, args: dict[str, Any]) -> dict[str, Any]:
         """Re-process quarantined events in bulk (by ids, by system, or all)."""
         counts = replay_quarantined(hub_ctx(), ids=args.get("ids") or None, system_key=args.get("system"))
+        audited("inbound.replay", "inbound_event", args.get("system") or "*", {"ids": args.get("ids") or None},
+                {"counts": counts})
         return {"counts": counts}

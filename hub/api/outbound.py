@@ -9,7 +9,7 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from hub.api.auth import ADMINS, hub_ctx, load_caller, require_role
+from hub.api.auth import ADMINS, audited, hub_ctx, load_caller, require_role
 from hub.api.schemas import OutboundArgs, OutboundPageSchema, OutboundReplayArgs, OutboundReplayResultSchema
 from hub.models import OutboundMessage
 from hub.services import outbox
@@ -63,4 +63,6 @@ class OutboundReplay(MethodView):
         all); the workers deliver them on their next round. Audited."""
         count = outbox.replay(hub_ctx(), ids=args.get("ids") or None, system_key=args.get("system"),
                               actor=str(g.caller["name"]), scope=str(g.caller["scope"] or ""))
+        audited("outbound.replay", "outbound", args.get("system") or "*", {"ids": args.get("ids") or None},
+                {"replayed": count})
         return {"replayed": count}

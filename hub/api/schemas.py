@@ -478,3 +478,27 @@ class OutboundReplayArgs(Schema):
 
 class OutboundReplayResultSchema(Schema):
     replayed = fields.Int(metadata={"description": "how many dead messages are pending again"})
+
+
+class AuditListArgs(PageArgs):
+    target_type = text(64)
+    actor = text(100)
+
+
+class AuditEntrySchema(Schema):
+    id = fields.Int()
+    at = fields.Str()
+    actor = fields.Str()
+    action = fields.Str()
+    target_type = fields.Str()
+    target_id = fields.Str()
+    before = fields.Dict(allow_none=True)
+    after = fields.Dict(allow_none=True)
+    remote_addr = fields.Str()
+
+
+class AuditPageSchema(Schema):
+    total = fields.Int()
+    page = fields.Int()
+    page_size = fields.Int()
+    items = fields.List(fields.Nested(AuditEntrySchema))

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.api.auth import ADMINS, READERS, fail, hub_ctx, load_caller, require_role
+from hub.api.auth import ADMINS, READERS, audited, fail, hub_ctx, load_caller, require_role
 from hub.api.schemas import (
     ConnectionReportSchema,
     MappingCreateArgs,
@@ -23,7 +23,7 @@ from hub.api.schemas import (
     SystemSchema,
 )
 from hub.facade import error_kind
-from hub.models import InboundEvent, MappingVersion, SyncLog, System, Ticket
+from hub.models import CircuitBreaker, InboundEvent, MappingVersion, SyncLog, System, Ticket, utcnow
 from hub.plugin.manager import describe_plugins
 from hub.services import circuit, mapping_versions
 from hub.services.health import system_health
@@ -123,7 +123,9 @@ class SystemCircuitReset(MethodView):
             system = s.scalar(select(System).where(System.key == key))
             if system is None:
                 fail(404, f"system {key!r} not found")
+            before = circuit.state_of(s.get(CircuitBreaker, key), utcnow())
             circuit.reset(s, key)
+            audited("system.circuit_reset", "system", key, {"circuit": before}, {"circuit": "closed"}, s)
             log.warning("circuit of %s reset by %s", key, g.caller["name"])
         with ctx.db.read_session() as s:
             return system_health(s, get_system(s, key))
@@ -143,7 +145,10 @@ class SystemReconcile(MethodView):
             if s.scalar(select(System.id).where(System.key == key)) is None:
                 fail(404, f"system {key!r} not found")
         log.warning("reconcile of %s requested by %s", key, g.caller["name"])
-        return reconcile_system(ctx, key, limit=args["limit"]).as_dict()
+        report = reconcile_system(ctx, key, limit=args["limit"]).as_dict()
+        audited("system.reconcile", "system", key, None,
+                {k: report[k] for k in ("checked", "stored", "ok")})
+        return report
 
 
 @blp.route("/systems/<text:key>/test-connection")
@@ -202,8 +207,14 @@ class MappingVersions(MethodView):
             except SystemNotFound:
                 fail(404, f"system {key!r} not found")
             try:
-                return mapping_versions.create_version(s, key, args["document"], comment=args["comment"],
-                                                       created_by="api", activate=args["activate"])
+                before = mapping_versions.active_version(s, key)
+                row = mapping_versions.create_version(s, key, args["document"], comment=args["comment"],
+                                                      created_by=str(g.caller["name"]), activate=args["activate"])
+                audited("mapping.create", "mapping", key,
+                        {"active_version": before.version if before else None},
+                        {"version": row.version, "active": row.active, "comment": row.comment,
+                         "checksum": row.checksum}, s)
+                return row
             except mapping_versions.MappingInvalid as exc:
                 fail(422, "mapping document is invalid",
                       errors={"document": [str(i) for i in exc.issues]})
@@ -222,5 +233,8 @@ class MappingActivate(MethodView):
                                                         MappingVersion.version == version))
             if row is None:
                 fail(404, f"mapping version {version} of {key!r} not found")
+            before = mapping_versions.active_version(s, key)
             mapping_versions.activate_version(s, row)
+            audited("mapping.activate", "mapping", key, {"active_version": before.version if before else None},
+                    {"active_version": row.version}, s)
             return row

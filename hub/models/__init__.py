@@ -1,5 +1,6 @@
 """SQLAlchemy 2 typed models, one module per aggregate."""
 
+from hub.models.account import AuditEntry, User
 from hub.models.base import Base, UTCDateTime, utcnow
 from hub.models.case import Case, CaseEvent
 from hub.models.dedup import CaseOperation, DedupEntry, DedupKey, MatchRecord, ReviewStatus
@@ -11,6 +12,7 @@ from hub.models.ticket import Ticket, TicketAlias, TicketReference
 
 __all__ = [
     "ApiToken",
+    "AuditEntry",
     "Base",
     "Case",
     "CaseEvent",
@@ -34,5 +36,6 @@ __all__ = [
     "TicketAlias",
     "TicketReference",
     "UTCDateTime",
+    "User",
     "utcnow",
 ]

@@ -30,7 +30,8 @@ def _operations() -> list[str]:
             "POST /api/v1/inbound-events/replay", "GET /api/v1/outbound", "POST /api/v1/outbound/replay",
             "POST /api/v1/cases/{case_id}/route", "POST /api/v1/cases/{case_id}/verify",
             "GET /api/v1/systems/health", "GET /api/v1/systems/{key}/health",
-            "POST /api/v1/systems/{key}/circuit/reset", "POST /api/v1/systems/{key}/reconcile"]
+            "POST /api/v1/systems/{key}/circuit/reset", "POST /api/v1/systems/{key}/reconcile",
+            "GET /api/v1/audit"]
 
 
 @pytest.mark.parametrize("label", _operations())

@@ -60,3 +60,22 @@ def test_tokens_and_plugins(env: HubConfig) -> None:
         assert name in listing
     assert json.loads(run("inbound", "replay")) == {}
     assert len(run("keygen").strip()) == 44
+
+
+def test_users_create_takes_the_password_from_stdin_never_an_argument(env: HubConfig) -> None:
+    runner = CliRunner()
+    made = runner.invoke(main, ["users", "create", "chen", "--role", "operator", "--scope", "310104001",
+                                "--password-stdin"], input="a-long-password-1\n", catch_exceptions=False)
+    assert made.exit_code == 0 and "created chen" in made.output
+    weak = runner.invoke(main, ["users", "create", "qian", "--role", "admin", "--password-stdin"], input="short\n")
+    assert weak.exit_code != 0 and "至少" in weak.output
+    bad_scope = runner.invoke(main, ["users", "create", "sun", "--role", "admin", "--scope", "12",
+                                     "--password-stdin"], input="a-long-password-1\n")
+    assert bad_scope.exit_code != 0 and "辖区" in bad_scope.output
+
+
+def test_sync_health_and_reconcile_print_json(env: HubConfig, tmp_path: Path) -> None:
+    health = json.loads(run("sync", "health"))
+    assert health == []  # no systems yet
+    assert run("sync", "reconcile") == ""
+    assert json.loads(run("sync", "replay")) == {"replayed": 0}

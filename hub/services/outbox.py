@@ -189,7 +189,7 @@ def deliver_due(ctx: HubContext, *, now: datetime | None = None, limit: int = 10
     clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
     counts = {OutboundStatus.SENT: 0, OutboundStatus.FAILED: 0, OutboundStatus.DEAD: 0, DEFERRED: 0}
     tried: set[int] = set()
-    opened: dict[str, datetime] = {}  # systems whose breaker opened during this call: until when
+    opened: set[str] = set()  # systems whose breaker opened during this call
     while len(tried) < limit:
         claims, lost = _claim(ctx, clock(), limit - len(tried), tried)
         counts[OutboundStatus.DEAD] += lost
@@ -201,11 +201,11 @@ def deliver_due(ctx: HubContext, *, now: datetime | None = None, limit: int = 10
         settled = 0
         for claim in claims:
             if claim.system_key in opened:
-                counts[DEFERRED] += _release(ctx, claim, opened[claim.system_key])
+                counts[DEFERRED] += _release(ctx, claim, clock())
                 continue
             status, retry_at = _record(ctx, claim, _attempt(ctx, claim), clock())
             if retry_at is not None:
-                opened[claim.system_key] = retry_at
+                opened.add(claim.system_key)
             if status in counts:
                 counts[status] += 1
             settled += status in (OutboundStatus.SENT, OutboundStatus.DEAD)
@@ -290,16 +290,17 @@ def _connector(ctx: HubContext, system_key: str) -> tuple[Connector, list[str], 
             raise DeliveryError(str(exc), "permanent") from exc
 
 
-def _release(ctx: HubContext, claim: _Claim, until: datetime) -> int:
+def _release(ctx: HubContext, claim: _Claim, due: datetime) -> int:
     """Hand a claimed row back untouched (its system's breaker opened during this pass): the
-    attempt is not counted, the row is due when the breaker's wait is over. Returns 1 when
-    released."""
+    attempt is not counted and the row stays due (``due``: the pass's clock). The open breaker
+    keeps it from being claimed; the moment the breaker's wait is over, or an admin resets it,
+    the row goes out. Returns 1 when released."""
     with ctx.db.session() as s:
         m = s.get(OutboundMessage, claim.id)
         if m is None or m.status not in OPEN or m.attempts != claim.attempt:
             return 0
         m.attempts -= 1
-        m.next_attempt_at = until
+        m.next_attempt_at = due
         return 1
 
 

@@ -19,7 +19,7 @@ from hub.context import HubContext
 from hub.models import Case, CaseEvent, OutboundMessage, OutboundStatus, Ticket, utcnow
 from hub.services import outbox, routing, sync
 from hub.workers.poller import poll_once, pulled_systems
-from tests.support.convergence import check
+from tests.support.convergence import assert_converged
 from tests.support.hotline12345_side import act, hotline_step, take_call
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -106,11 +106,6 @@ def verify(ctx: HubContext, case_id: int) -> int:
         case = s.get(Case, case_id)
         assert case is not None and case.status == "RESOLVED", case and case.status
         return sync.plan_hub_change(s, case, "VERIFIED", actor="网格员", reason=VERIFIED_TEXT)
-
-
-def assert_converged(ctx: HubContext, cluster: Any) -> None:
-    result = check(ctx, cluster)
-    assert result.converged, str(result)
 
 
 # ----- driving the simulators --------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -93,6 +94,17 @@ def _labels() -> dict[str, Any]:
         session["csrf"] = secrets.token_urlsafe(16)
     return {"status_labels": STATUS_LABELS_ZH, "csrf_token": session["csrf"], "tz": SHANGHAI,
             "category_name": _category_name, "nav_items": NAV}
+
+
+@bp.app_template_filter("local")
+def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant (aware datetime or ISO text) as Asia/Shanghai wall time; "—" for none."""
+    if value is None or value == "":
+        return "—"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(SHANGHAI).strftime(fmt)
 
 
 def _category_name(code: str) -> str:

@@ -26,3 +26,14 @@ if ! wait_port 127.0.0.1 5672 1; then
   wait_port 127.0.0.1 5672 120 || { echo "RabbitMQ did not come up" >&2; exit 1; }
 fi
 echo "PostgreSQL and RabbitMQ are up"
+
+# The console's browser tests drive Debian's Chromium (Playwright with executable_path); CJK fonts
+# so the screenshots show the Chinese pages as people see them.
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+  echo "installing chromium and fonts-noto-cjk"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q chromium fonts-noto-cjk >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q chromium fonts-noto-cjk >/dev/null; } \
+    || { echo "could not install chromium" >&2; exit 1; }
+fi
+echo "chromium: $(chromium --version 2>/dev/null | head -n1)"

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 export PYTHONHASHSEED=0
+export GRIDHUB_REQUIRE_BROWSER=${GRIDHUB_REQUIRE_BROWSER:-1}  # browser tests fail, not skip, without chromium
 mkdir -p test-artifacts
 
 echo "== lint (ruff, mypy --strict on hub, mappings, adapters, plugins)"

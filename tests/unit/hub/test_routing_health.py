@@ -14,7 +14,7 @@ from hub.config import HubConfig
 from hub.context import HubContext
 from hub.facade import HUB_SYSTEM_TYPE
 from hub.models import Case, CaseEvent, CircuitBreaker, OutboundMessage, SyncLog, Ticket
-from hub.services import circuit, outbox, routing
+from hub.services import circuit, dedup_ops, outbox, routing
 from hub.services.cases import StoreFinder
 from hub.services.inbox import Inbox
 from hub.services.mapping_versions import ensure_default_mapping
@@ -145,6 +145,14 @@ def test_same_system_duplicates_are_told_once_against_the_earliest(ctx: HubConte
     assert [(m.payload["external_id"], m.payload["master_external_id"]) for m in merges] == [
         ("A2", "A1"), ("A3", "A1")]
     assert len(events(ctx, the_case(ctx).id, "duplicate_planned")) == 2
+    # A3 was not the same incident after all: split out, its system hears it is on its own again
+    dedup_ops.split_ticket(ctx, "fake", "A3", "operator-1", "不是同一摊位")
+    [note] = messages(ctx, "note")
+    new_case = the_case(ctx, ext_id="A3")
+    assert note.payload["external_id"] == "A3" and new_case.number in note.payload["text"]
+    assert note.case_id == new_case.id and len(events(ctx, new_case.id, "split_planned")) == 1
+    dedup_ops.split_ticket(ctx, "fake", "A1", "operator-1", "主件也拆出")  # the master was never marked
+    assert len(messages(ctx, "note")) == 1
 
 
 # ----- verification -----------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ class HubConfig:
     sweep_after_s: int = 30
     # a trained dedup model (``hub dedup train --out``); empty: the shipped default
     dedup_model: str = ""
+    # the 单元网格 layer (GeoJSON) that gives a grid to records with a point and no grid code;
+    # empty: {var}/grid_layer.geojson when it exists (hub.gridlayer)
+    grid_layer: str = ""
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -50,6 +53,7 @@ class HubConfig:
             public_url=env.get("GRIDHUB_PUBLIC_URL", "http://127.0.0.1:8000"),
             sweep_after_s=int(env.get("GRIDHUB_SWEEP_AFTER_S", "30")),
             dedup_model=env.get("GRIDHUB_DEDUP_MODEL", ""),
+            grid_layer=env.get("GRIDHUB_GRID_LAYER", ""),
         )
         if overrides:
             names = {f.name for f in fields(cls)}

@@ -12,6 +12,7 @@ from hub.config import HubConfig
 from hub.crypto import SecretBox
 from hub.db import Database
 from hub.facade import SystemTypeRegistry
+from hub.gridlayer import GridLayer, layer_for
 from hub.plugin.manager import build_plugin_manager, build_registry
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,14 @@ class HubContext:
     bus: Any = None  # hub.workers.bus.Bus, set by build_context
     dedup: Any = None  # hub.dedup.engine.DedupEngine, unless the "gridhub.dedup" plugin is blocked
     cache: dict[str, Any] = field(default_factory=dict)
+
+    def grids(self) -> GridLayer:
+        """The grid layer, read once per process (``hub.gridlayer``)."""
+        layer = self.cache.get("grid_layer")
+        if layer is None:
+            layer = self.cache["grid_layer"] = layer_for(self.config.var_path, self.config.grid_layer)
+        assert isinstance(layer, GridLayer)
+        return layer
 
     def close(self) -> None:
         if self.bus is not None:

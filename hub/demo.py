@@ -91,6 +91,9 @@ def run_demo(port: int = 8000, sandbox_port: int = 9101, rate: float = 6.0) -> i
     try:
         subprocess.run([*hub_cmd, "--log-level", "WARNING", "db", "upgrade"], env=env, check=True)
         # a burst at start so every system has records within the first poll, then steady traffic
+        if not (var / "grid_layer.geojson").exists():  # the centre's 单元网格 layer: here the sandbox's
+            subprocess.run([sys.executable, "-m", "sandbox.gridlayer", "--out", str(var / "grid_layer.geojson")],
+                           env=env, check=True, capture_output=True)
         spawn([sys.executable, "-m", "sandbox.run", "--base-port", str(sandbox_port), "--traffic",
                "--burst", "12", "--rate", str(rate), "--time-scale", "60",
                "--police-webhook", f"http://127.0.0.1:{port}/hooks/police_patrol"])

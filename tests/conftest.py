@@ -109,6 +109,9 @@ def admin_headers(hub_ctx: HubContext) -> dict[str, str]:
     return {"Authorization": f"Bearer {make_token(hub_ctx)}"}
 
 
+GRID_LAYER: dict[str, Any] = {}  # the sandbox's grid layer, built once per test session
+
+
 class ServedApp:
     """A WSGI app on 127.0.0.1 with an ephemeral port, in a thread."""
 
@@ -163,4 +166,8 @@ def connected(hub_ctx: HubContext, sandbox: Any, hub_server: ServedApp) -> Any:
     """Hub + sandbox wired: every system imported; police pushes to the served hub."""
     connect_systems(hub_ctx, sandbox.urls)
     sandbox.set_police_webhook(f"{hub_server.url}/hooks/police_patrol")
+    from hub.gridlayer import GridLayer
+    from sandbox.gridlayer import grid_layer
+
+    hub_ctx.cache["grid_layer"] = GRID_LAYER.setdefault("layer", GridLayer.from_geojson(grid_layer()))
     return sandbox

@@ -313,6 +313,8 @@ def _apply_fields(ctx: HubContext, ticket: Ticket, fields: dict[str, Any], versi
     ticket.title = ticket.title[:200]
     ticket.lat = _as_float(fields.get("lat"))
     ticket.lng = _as_float(fields.get("lng"))
+    if not ticket.grid_code:  # a point without a grid (12345, police, 综合执法): the grid layer's
+        ticket.grid_code = ctx.grids().locate(ticket.lng, ticket.lat)
     ticket.reported_at = fields["reported_at"]
     ticket.external_updated_at = fields.get("updated_at")
     ticket.deadline = fields.get("deadline")

@@ -178,17 +178,6 @@ def case_detail(case_id: int) -> str:
         return render_template("console/case.html", case=case)
 
 
-@bp.get("/quarantine")
-@signed_in
-def quarantine() -> str:
-    if g.caller["role"] not in ("admin", "auditor"):
-        abort(403)
-    with _ctx().db.read_session() as s:
-        rows = list(s.scalars(select(InboundEvent).where(InboundEvent.status == "quarantined")
-                              .order_by(InboundEvent.id.desc()).limit(200)))
-        return render_template("console/quarantine.html", events=rows)
-
-
 # ----- accounts (admin) and the audit log (admin, auditor) ------------------------------------------
 
 
@@ -264,7 +253,6 @@ def audit_log() -> str:
 
 
 nav("console.cases", "案件")
-nav("console.quarantine", "隔离区", "admin", "auditor")
 nav("console.users", "账号", "admin")
 nav("console.audit_log", "审计日志", "admin", "auditor")
 

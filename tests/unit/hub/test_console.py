@@ -79,7 +79,7 @@ def test_jurisdiction_is_enforced_by_url(fake_ctx: HubContext) -> None:
     assert client.get(f"/console/cases/{cases['OUT']}").status_code == 404
     listing = client.get("/console/").get_data(as_text=True)
     assert "标题IN" in listing and "标题OUT" not in listing
-    for page in ("/console/quarantine", "/console/users", "/console/audit"):
+    for page in ("/console/inbound", "/console/users", "/console/audit"):
         assert client.get(page).status_code == 403
     api = create_app(context=fake_ctx).test_client()
     headers = {"Authorization": f"Bearer {make_token(fake_ctx, 'operator', scope='310104001')}"}

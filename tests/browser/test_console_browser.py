@@ -8,10 +8,11 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub.context import HubContext
-from hub.models import Case
+from hub.models import AuditEntry, Case
+from hub.services.mapping_versions import active_version, create_version
 from hub.workers.poller import poll_once
 from tests.browser.conftest import PASSWORD, make_user, shot, sign_in
 from tests.support.hotline12345_side import SYSTEM as HOTLINE
@@ -128,3 +129,71 @@ def test_forms_are_labelled_and_work_from_the_keyboard(hub_ctx: HubContext, hub_
             .filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
             .map(e => e.name || e.id)""")
         assert unlabelled == [], f"{path}: inputs without a label: {unlabelled}"
+
+
+def test_connect_a_system_fix_a_broken_status_map_replay_and_roll_back(hub_ctx: HubContext, sandbox: Any,
+                                                                       hub_server: Any, page: Any) -> None:
+    """The console alone: connect 12345, see its orders quarantined by a status map that forgot
+    20 (已派单待签收), fix the map, replay the quarantine into cases, roll the mapping back."""
+    page.on("dialog", lambda dialog: dialog.accept())  # the confirm() before activating
+    make_user(hub_ctx, "admin1")
+    sign_in(page, hub_server.url, "admin1")
+    # connect the system
+    page.goto(f"{hub_server.url}/console/systems/new")
+    page.get_by_label(re.compile("选择插件类型")).select_option("hotline12345")
+    page.locator("#plugin-next").click()
+    page.wait_for_load_state()
+    page.locator("#key").fill(HOTLINE)
+    page.locator("#name").fill("12345 市民服务热线")
+    page.locator("#base_url").fill(sandbox.urls[HOTLINE])
+    page.locator("#settings").fill("units: [斜土路街道, 徐汇区城管执法局]")
+    page.locator("#cred-app_key").fill("demo-app")
+    page.locator("#cred-app_secret").fill("demo-secret-0001")
+    page.locator("#system-save").click()
+    page.wait_for_load_state()
+    page.goto(f"{hub_server.url}/console/systems/{HOTLINE}")
+    page.locator("#system-test").click()
+    page.wait_for_load_state()
+    assert "demo-secret-0001" not in page.content()  # credentials are write-only
+    shot(page, "system-test-connection")
+    # an earlier, broken mapping change: status 20 neither in the system's vocabulary nor mapped
+    with hub_ctx.db.session() as s:
+        text = active_version(s, HOTLINE).document  # type: ignore[union-attr]
+        broken = re.sub(r'\n    "20": DISPATCHED[^\n]*', "", text)
+        broken = broken.replace('statuses: ["10", "20", ', 'statuses: ["10", ')
+        assert broken != text
+        create_version(s, HOTLINE, broken, comment="精简状态表（误删 20）", activate=True)
+    for i in range(3):
+        take_call(sandbox, sqbt=f"占道经营{i}", sqnr=f"斜土路{100 + i * 300}号门口有流动摊贩占道经营，影响通行。")
+    poll_once(hub_ctx, HOTLINE)
+    with hub_ctx.db.read_session() as s:
+        assert s.scalar(select(func.count(Case.id))) == 0
+    page.goto(f"{hub_server.url}/console/inbound")
+    assert page.locator("#inbound-table tbody tr").count() == 3
+    shot(page, "inbound-quarantine")
+    # fix it in the mapping editor (the YAML view) and activate
+    page.goto(f"{hub_server.url}/console/systems/{HOTLINE}/mapping/edit?from=2")
+    page.locator("#tab-yaml-button").click()
+    draft = page.locator("#draft-yaml")
+    fixed = draft.input_value().replace('statuses: ["10", ', 'statuses: ["10", "20", ').replace(
+        "  inbound:\n", '  inbound:\n    "20": DISPATCHED\n', 1)
+    draft.fill(fixed)
+    page.locator("#draft-activate-button").click()
+    page.wait_for_load_state()
+    shot(page, "mapping-versions")
+    # replay the quarantine: the orders become cases
+    page.goto(f"{hub_server.url}/console/inbound")
+    page.locator("#inbound-replay-all").click()
+    page.wait_for_load_state()
+    shot(page, "inbound-replayed")
+    with hub_ctx.db.read_session() as s:
+        assert s.scalar(select(func.count(Case.id))) == 3
+        assert active_version(s, HOTLINE).version == 3  # type: ignore[union-attr]
+    # and roll back to the plugin's default (version 1) with one click
+    page.goto(f"{hub_server.url}/console/systems/{HOTLINE}/mapping")
+    page.locator("#activate-1").click()
+    page.wait_for_load_state()
+    with hub_ctx.db.read_session() as s:
+        assert active_version(s, HOTLINE).version == 1  # type: ignore[union-attr]
+        actions = [e.action for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    assert {"system.create", "mapping.create", "mapping.activate", "inbound.replay"} <= set(actions)

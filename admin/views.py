@@ -167,15 +167,9 @@ def cases() -> str:
 
 
 @bp.get("/cases/<int(max=2147483647):case_id>")
-@signed_in
-def case_detail(case_id: int) -> str:
-    scope = g.caller["scope"]
-    with _ctx().db.read_session() as s:
-        case = s.scalar(select(Case).where(Case.id == case_id)
-                        .options(selectinload(Case.tickets), selectinload(Case.events)))
-        if case is None or (scope and not case.grid_code.startswith(scope)):
-            abort(404)
-        return render_template("console/case.html", case=case)
+def case_detail(case_id: int) -> Response:
+    """The case page moved to the 案件工作台; old links keep working (and are checked there)."""
+    return redirect(url_for("console.work_case", case_id=case_id))
 
 
 # ----- accounts (admin) and the audit log (admin, auditor) ------------------------------------------
@@ -252,7 +246,7 @@ def audit_log() -> str:
     return render_template("console/audit.html", entries=entries, total=total, page=page)
 
 
-nav("console.cases", "案件")
+nav("console.cases", "总览")
 nav("console.users", "账号", "admin")
 nav("console.audit_log", "审计日志", "admin", "auditor")
 

@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.context import HubContext
-from hub.models import AuditEntry, Case
+from hub.models import AuditEntry, Case, Ticket
 from hub.services.mapping_versions import active_version, create_version
 from hub.workers.poller import poll_once
 from tests.browser.conftest import PASSWORD, make_user, shot, sign_in
 from tests.support.hotline12345_side import SYSTEM as HOTLINE
 from tests.support.hotline12345_side import take_call
+from tests.unit.hub.test_dedup_ops import _propose
 
 DCM = "city_management"
 
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.timeout(120)
 
 def cases_from_12345(ctx: HubContext, cluster: Any, n: int = 2) -> list[Case]:
     for i in range(n):
-        take_call(cluster, sqbt=f"占道经营{i}", sqnr=f"斜土路{100 + i * 300}号门口有流动摊贩占道经营，影响通行。")
+        take_call(cluster, sqbt=f"占道经营{i}", sqnr=f"斜土路{100 + i * 300}号门口有流动摊贩占道经营，影响通行。",
+                  zb=f"{121.4430 + i * 0.004:.4f},31.1940")  # BD-09, inside the sandbox district
     poll_once(ctx, HOTLINE)
     with ctx.db.read_session() as s:
         return list(s.scalars(select(Case).order_by(Case.id)))
@@ -71,12 +73,12 @@ def test_a_street_operator_cannot_open_another_streets_case_by_url(hub_ctx: HubC
     sign_in(page, hub_server.url, "other")
     assert page.locator("#case-total").count() == 1
     assert case.number not in page.content()  # not listed
-    answer = page.goto(f"{hub_server.url}/console/cases/{case.id}")
+    answer = page.goto(f"{hub_server.url}/console/work/cases/{case.id}")
     assert answer is not None and answer.status == 404  # and not reachable by URL
     shot(page, "case-outside-jurisdiction")
     page.context.clear_cookies()
     sign_in(page, hub_server.url, "mine")
-    answer = page.goto(f"{hub_server.url}/console/cases/{case.id}")
+    answer = page.goto(f"{hub_server.url}/console/work/cases/{case.id}")
     assert answer is not None and answer.status == 200 and case.number in page.content()
 
 
@@ -197,3 +199,29 @@ def test_connect_a_system_fix_a_broken_status_map_replay_and_roll_back(hub_ctx: 
         assert active_version(s, HOTLINE).version == 1  # type: ignore[union-attr]
         actions = [e.action for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
     assert {"system.create", "mapping.create", "mapping.activate", "inbound.replay"} <= set(actions)
+
+
+def test_an_operator_works_a_review_item(hub_ctx: HubContext, connected: Any, hub_server: Any, page: Any) -> None:
+    first, second = cases_from_12345(hub_ctx, connected, 2)
+    with hub_ctx.db.read_session() as s:
+        ids = {c.id: s.scalar(select(Ticket.external_id).where(Ticket.case_id == c.id)) for c in (first, second)}
+    review = _propose(hub_ctx, ids[second.id], ids[first.id], probability=0.89)
+    make_user(hub_ctx, "reviewer", role="operator")
+    sign_in(page, hub_server.url, "reviewer")
+    page.get_by_role("link", name="复核队列").click()
+    page.wait_for_load_state()
+    page.locator(f"#review-row-{review} a").first.click()
+    page.wait_for_load_state()
+    assert page.locator("#review-contributions").is_visible()
+    assert "89" in page.locator("#review-probability").inner_text()
+    shot(page, "review-item")
+    page.locator("#accept-note").fill("同一摊位，两次来电")
+    page.locator("#accept-submit").click()
+    page.wait_for_load_state()
+    assert page.locator("#review-status").get_attribute("data-status") == "accepted"
+    with hub_ctx.db.read_session() as s:
+        moved = s.scalar(select(Ticket.case_id).where(Ticket.external_id == ids[second.id]))
+    assert moved == first.id
+    page.goto(f"{hub_server.url}/console/work/cases/{first.id}")
+    assert page.locator("svg").count() >= 1 and ids[second.id] in page.content()  # both tickets, and the map
+    shot(page, "work-case")

@@ -316,7 +316,7 @@ def test_dead_letters_list_reasons_with_case_links_and_filters(ctx: HubContext, 
     case_id = row(ctx, dead[0]).case_id
     with ctx.db.read_session() as s:
         number = s.scalar(select(Case.number).where(Case.id == case_id))
-    assert f'<a href="/console/cases/{case_id}">{number}</a>' in page
+    assert f'<a href="/console/work/cases/{case_id}">{number}</a>' in page
     assert "outbound-replay-selected" not in page  # operators read only
     sent = client.get("/console/outbound?status=sent&system=fake").get_data(as_text=True)
     assert f'id="outbound-row-{dead[2]}" data-status="sent"' in sent and f"outbound-row-{dead[0]}" not in sent

@@ -75,8 +75,10 @@ def test_jurisdiction_is_enforced_by_url(fake_ctx: HubContext) -> None:
     user(fake_ctx, "street1", role="operator", scope="310104001")
     client = create_app(context=fake_ctx).test_client()
     sign_in(client, "street1")
-    assert client.get(f"/console/cases/{cases['IN']}").status_code == 200
-    assert client.get(f"/console/cases/{cases['OUT']}").status_code == 404
+    assert client.get(f"/console/cases/{cases['IN']}").status_code == 302  # the old address moved
+    assert client.get(f"/console/cases/{cases['IN']}", follow_redirects=True).status_code == 200
+    assert client.get(f"/console/cases/{cases['OUT']}", follow_redirects=True).status_code == 404
+    assert client.get(f"/console/work/cases/{cases['OUT']}").status_code == 404
     listing = client.get("/console/").get_data(as_text=True)
     assert "标题IN" in listing and "标题OUT" not in listing
     for page in ("/console/inbound", "/console/users", "/console/audit"):

@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from hub.context import HubContext
-from hub.services import accounts
+from tests.support.console import PASSWORD, make_user
+
+__all__ = ["PASSWORD", "make_user", "shot", "sign_in"]
 
 CHROMIUM = os.environ.get("GRIDHUB_CHROMIUM", "/usr/bin/chromium")
 # the machine notes' flags: no sandbox as root, and no background networking on a closed network
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-PASSWORD = "browser-pass-2026"
 
 
 @pytest.fixture(scope="session")
@@ -51,12 +51,6 @@ def page(browser: Any) -> Iterator[Any]:
     tab = context.new_page()
     yield tab
     context.close()
-
-
-def make_user(ctx: HubContext, username: str, role: str = "admin", scope: str = "") -> str:
-    with ctx.db.session() as s:
-        accounts.create_user(s, username=username, password=PASSWORD, role=role, scope=scope, actor="test")
-    return username
 
 
 def sign_in(page: Any, base: str, username: str, password: str = PASSWORD) -> None:

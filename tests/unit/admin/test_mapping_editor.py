@@ -14,17 +14,16 @@ import pytest
 from sqlalchemy import func, select
 
 from admin.mapping_forms import apply_form, dump_document
-from hub.app import create_app
 from hub.config import HubConfig
 from hub.context import HubContext
 from hub.models import AuditEntry, InboundEvent, MappingVersion
-from hub.services import accounts, mapping_versions
+from hub.services import mapping_versions
 from mappings import DEFAULTS_DIR, default_systems, load_document_text
 from mappings.yamlio import load_yaml
+from tests.support import console
 from tests.support.fake_system import MAPPING, record
 from tests.unit.hub.conftest import ingest, make_fake_ctx
 
-PASSWORD = "correct-horse-42"
 EDIT = "/console/systems/fake/mapping/edit"
 
 
@@ -89,18 +88,8 @@ def draft_of(page: str) -> str:
     return form_of(page)["yaml"]
 
 
-def user(ctx: HubContext, username: str, role: str = "admin", scope: str = "") -> None:
-    with ctx.db.session() as s:
-        accounts.create_user(s, username=username, password=PASSWORD, role=role, scope=scope, actor="test")
-
-
 def signed_in(ctx: HubContext, username: str = "admin1", role: str = "admin", scope: str = "") -> Any:
-    user(ctx, username, role, scope)
-    client = create_app(context=ctx).test_client()
-    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/login").get_data(as_text=True))
-    assert token is not None
-    client.post("/console/login", data={"username": username, "password": PASSWORD, "csrf": token.group(1)})
-    return client
+    return console.signed_in(ctx, role, scope, username)
 
 
 def post_draft(client: Any, form: dict[str, str], action: str, **extra: str) -> Any:

@@ -14,18 +14,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from hub.app import create_app
 from hub.config import HubConfig
 from hub.context import HubContext
 from hub.models import AuditEntry, Case, CircuitBreaker, InboundEvent, MappingVersion, OutboundMessage, System
-from hub.services import accounts, circuit, outbox
+from hub.services import circuit, outbox
 from hub.services.mapping_versions import create_version
 from hub.services.systems import system_config
+from tests.support.console import csrf, signed_in
 from tests.support.fake_system import MAPPING, record
 from tests.unit.hub.conftest import ingest, make_fake_ctx
 from tests.unit.hub.test_outbox import T0, case_of, fake_connector, put, row
 
-PASSWORD = "correct-horse-42"
 SECRET = "fake-secret-value"  # what make_fake_ctx stores for the system "fake"
 
 
@@ -36,23 +35,8 @@ def ctx(hub_config: HubConfig) -> Iterator[HubContext]:
     context.close()
 
 
-def signed_in(ctx: HubContext, role: str = "admin", scope: str = "", username: str = "") -> Any:
-    username = username or f"{role}{scope or 'all'}"
-    with ctx.db.session() as s:
-        accounts.create_user(s, username=username, password=PASSWORD, role=role, scope=scope, actor="test")
-    client = create_app(context=ctx).test_client()
-    client.post("/console/login", data={"username": username, "password": PASSWORD, "csrf": token(client)})
-    return client
-
-
-def token(client: Any, path: str = "/console/login") -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).get_data(as_text=True))
-    assert found is not None
-    return found.group(1)
-
-
 def post(client: Any, path: str, data: dict[str, Any] | None = None) -> Any:
-    return client.post(path, data={"csrf": token(client, "/console/outbound"), **(data or {})})
+    return client.post(path, data={"csrf": csrf(client, "/console/outbound"), **(data or {})})
 
 
 def audit_entries(ctx: HubContext, action: str) -> list[Any]:

@@ -15,20 +15,20 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from hub.app import create_app
 from hub.config import HubConfig
 from hub.context import HubContext
-from hub.models import AuditEntry, Case, CaseOperation, MatchRecord, OutboundMessage, ReviewStatus, Ticket, User, utcnow
-from hub.services import accounts, outbox
+from hub.models import AuditEntry, Case, CaseOperation, MatchRecord, OutboundMessage, ReviewStatus, Ticket, utcnow
+from hub.services import outbox
 from hub.services.inbox import Inbox
 from hub.services.mapping_versions import ensure_default_mapping
 from hub.services.systems import upsert_system
+from tests.support import console
+from tests.support.console import csrf
 from tests.support.fake_system import raw, record
 from tests.unit.hub.conftest import ingest, make_fake_ctx
 from tests.unit.hub.test_dedup_ops import _propose
 from tests.unit.hub.test_outbox import T0, fake_connector
 
-PASSWORD = "correct-horse-42"
 IN, OUT = "310104001001001", "310104002001001"  # two streets; scoped accounts get 310104001
 
 
@@ -45,23 +45,11 @@ def ctx(hub_config: HubConfig) -> Iterator[HubContext]:
 
 
 def signed_in(ctx: HubContext, role: str = "operator", scope: str = "") -> Any:
-    username = f"{role}{scope or 'all'}"
-    with ctx.db.session() as s:
-        if s.scalar(select(User.id).where(User.username == username)) is None:
-            accounts.create_user(s, username=username, password=PASSWORD, role=role, scope=scope, actor="test")
-    client = create_app(context=ctx).test_client()
-    client.post("/console/login", data={"username": username, "password": PASSWORD, "csrf": token(client)})
-    return client
-
-
-def token(client: Any, path: str = "/console/login") -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).get_data(as_text=True))
-    assert found is not None
-    return found.group(1)
+    return console.signed_in(ctx, role, scope)
 
 
 def post(client: Any, path: str, data: dict[str, Any] | None = None) -> Any:
-    return client.post(path, data={"csrf": token(client, "/console/work/cases"), **(data or {})})
+    return client.post(path, data={"csrf": csrf(client, "/console/work/cases"), **(data or {})})
 
 
 def page(client: Any, path: str) -> str:

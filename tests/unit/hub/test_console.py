@@ -3,9 +3,7 @@ admins and every change in the audit log (also over the API), sessions ended by 
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select
 
@@ -14,26 +12,13 @@ from hub.context import HubContext
 from hub.models import AuditEntry, Ticket, User, utcnow
 from hub.services import accounts
 from tests.conftest import make_token
+from tests.support.console import PASSWORD, csrf, make_user, sign_in
 from tests.support.fake_system import record
 from tests.unit.hub.conftest import ingest
 
-PASSWORD = "correct-horse-42"
-
 
 def user(ctx: HubContext, username: str, role: str = "admin", scope: str = "", password: str = PASSWORD) -> None:
-    with ctx.db.session() as s:
-        accounts.create_user(s, username=username, password=password, role=role, scope=scope, actor="test")
-
-
-def csrf(client: Any, path: str = "/console/login") -> str:
-    page = client.get(path).get_data(as_text=True)
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found is not None, page[:500]
-    return found.group(1)
-
-
-def sign_in(client: Any, username: str, password: str = PASSWORD) -> Any:
-    return client.post("/console/login", data={"username": username, "password": password, "csrf": csrf(client)})
+    make_user(ctx, username, role, scope, password)
 
 
 def test_sign_in_needs_csrf_and_the_right_password(fake_ctx: HubContext) -> None:

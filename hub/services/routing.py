@@ -81,9 +81,9 @@ def route_case(ctx: HubContext, session: Session, case: Case, system_key: str, *
     tickets = list(session.scalars(select(Ticket).where(Ticket.case_id == case.id)
                                    .order_by(Ticket.reported_at, Ticket.id)))
     previous_owner = case.owner_system
-    case.owner_system = system.key
     existing = next((t for t in tickets if t.system_key == system.key and t.status not in SILENT), None)
     if existing is not None:
+        case.owner_system = system.key
         _event(session, case, system, actor, reason, previous_owner, None, existing.external_id, "")
         return Routed(system.key, None, existing.external_id, "")
     doc = parsed(ctx, ensure_default_mapping(ctx, session, system))
@@ -92,6 +92,9 @@ def route_case(ctx: HubContext, session: Session, case: Case, system_key: str, *
         outbound_code(doc, "category", case.category)
     except MappingError as exc:
         raise RoutingError(f"{system_key} cannot take category {case.category!r}: {exc}", "mapping") from exc
+    # refusals above leave the case as it was: a caller that goes on after one (a handover inside
+    # an ingestion) must not commit a changed owner with no record opened
+    case.owner_system = system.key
     n = _routings(session, case) + 1
     payload: dict[str, Any] = {
         "case_number": case.number, "changed_at": _now_iso(), "source": source, "external_no": external_no,

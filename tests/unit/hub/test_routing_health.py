@@ -124,6 +124,10 @@ def test_routing_refusals_are_clear_and_change_nothing(ctx: HubContext, client: 
     assert client.post(f"/api/v1/cases/{case.id}/route", json={"system_key": "dept"},
                             headers=other_street).status_code == 404
     assert messages(ctx) == [] and the_case(ctx).owner_system == "fake"
+    # a caller that goes on after a refusal (a police handover inside an ingestion) commits nothing of it
+    with ctx.db.session() as s, pytest.raises(routing.RoutingError):
+        routing.route_case(ctx, s, s.get(Case, garbage.id), "dept", actor="t")  # type: ignore[arg-type]
+    assert the_case(ctx, ext_id="G1").owner_system == "fake" and messages(ctx) == []
 
 
 def test_routing_to_a_system_that_holds_a_record_already_only_moves_ownership(ctx: HubContext) -> None:

@@ -28,7 +28,8 @@ Verification: a department whose work the hub's grid workers verify (its mapping
 action for ``VERIFIED``, 数字城管 ``VERIFY``) is done when verified: its ``RESOLVED`` is not
 passed on (12345 is not told ``BJ`` before the grid worker confirmed on site); ``VERIFIED``
 is. A verification is the hub's own act (:func:`plan_hub_change` with no source ticket), so
-every linked record is told, the owner included.
+every linked record is told, the owner included; such a system is told ``VERIFIED`` or
+``REOPENED`` only then, never because another system reported that status.
 
 Finished for them: a system with no action of its own for ``VERIFIED``/``CLOSED`` hears the
 nearest finished state it has (12345 and police hear ``BJ`` when a case is verified or closed,
@@ -94,6 +95,10 @@ AUTHORITY_STATUSES = frozenset({CanonicalStatus.RESOLVED.value, CanonicalStatus.
 # (TD), which is the centre's decision, not an automatic echo of a department's.
 SILENT_CASE_STATUSES = frozenset({CanonicalStatus.CANCELLED.value, CanonicalStatus.DUPLICATE.value,
                                   CanonicalStatus.RETURNED.value})
+# For a system that waits for the hub's on-site verification (数字城管 VERIFY PASS/FAIL), these
+# statuses mean a grid worker's check: they are sent when the hub verified (no source ticket),
+# never because another system reported them (police closing its 警情 is not a check on site).
+VERIFICATION_STATUSES = frozenset({CanonicalStatus.VERIFIED.value, CanonicalStatus.REOPENED.value})
 # a system with no action of its own for a finished state hears the nearest one before it that it
 # has (12345 and police have BJ for RESOLVED only: a case verified or closed is finished for them)
 FINISHED_FALLBACK: dict[str, tuple[str, ...]] = {
@@ -145,13 +150,22 @@ def plan_status_change(session: Session, case: Case, *, previous: str, source_ti
         if ticket.status in SILENT_TICKET_STATUSES or _at_or_beyond(ticket.status, status):
             continue
         master = _master_of(tickets, ticket) if status == CanonicalStatus.DUPLICATE.value else ""
-        told = _status_for(docs.get(ticket.system_key), status)
+        doc = docs.get(ticket.system_key)
+        if source_ticket is not None and status in VERIFICATION_STATUSES and _verified_by_hub(doc):
+            continue  # another system's report is not the on-site check this system waits for
+        told = _status_for(doc, status)
         if told is None:
             continue
         planned += plan_ticket_status(session, case, ticket, told, docs=docs,
                                       key=f"status:{case.id}:{ticket.id}:{told}:{change_no}", previous=previous,
                                       result_text=result_text, reason=reason, master=master)
     return planned
+
+
+def _verified_by_hub(doc: Any) -> bool:
+    """Whether the system waits for the hub's own on-site verification (its mapping has an action
+    for VERIFIED: 数字城管 ``VERIFY``)."""
+    return doc is not None and outbound_action(doc, CanonicalStatus.VERIFIED.value) is not None
 
 
 def _status_for(doc: Any, status: str) -> str | None:

@@ -17,11 +17,11 @@ from hub.models import Case, CaseEvent, CircuitBreaker, OutboundMessage, SyncLog
 from hub.services import circuit, dedup_ops, outbox, routing
 from hub.services.cases import StoreFinder
 from hub.services.inbox import Inbox
-from hub.services.mapping_versions import ensure_default_mapping
+from hub.services.mapping_versions import create_version, ensure_default_mapping
 from hub.services.reconcile import reconcile_flagged, reconcile_system
 from hub.services.systems import connector_for, get_system, upsert_system
 from tests.conftest import make_token
-from tests.support.fake_system import FakeConnector, raw, record
+from tests.support.fake_system import MAPPING, FakeConnector, raw, record
 from tests.unit.hub.conftest import make_fake_ctx
 from tests.unit.hub.test_outbox import T0
 
@@ -244,3 +244,23 @@ def test_reconciliation_reads_missed_changes_through_the_normal_path(ctx: HubCon
     api = client.post("/api/v1/systems/fake/reconcile?limit=1", headers=auth(ctx))
     assert api.status_code == 200 and api.json["checked"] == 1
     assert client.post("/api/v1/systems/fake/reconcile", headers=auth(ctx, "operator")).status_code == 403
+
+
+def test_a_system_waiting_for_the_hubs_check_is_not_told_verified_by_another_system(ctx: HubContext) -> None:
+    """dept verifies on site through the hub (its mapping has an action for VERIFIED); fake reporting
+    VERIFIED (e.g. police closing a 警情) is no on-site check, so dept hears nothing of it."""
+    text = MAPPING.read_text(encoding="utf-8")
+    reporter = text.replace('"DONE": RESOLVED}', '"DONE": RESOLVED, "OK": VERIFIED}').replace(
+        "statuses: [NEW, DOING, HOLD, DONE]", "statuses: [NEW, DOING, HOLD, DONE, OK]")
+    checked = text.replace("    RESOLVED: {action: DONE, args: {result: ok}}\n",
+                           "    RESOLVED: {action: DONE, args: {result: ok}}\n"
+                           "    VERIFIED: {action: DOING, args: {verify: pass}}\n")
+    assert reporter != text and checked != text
+    with ctx.db.session() as s:
+        create_version(s, "fake", reporter, activate=True)
+        create_version(s, "dept", checked, activate=True)
+    put(ctx, "fake", record("A1", upd="2026-11-23 10:00:00"))
+    put(ctx, "dept", record("D1", ref="A1", upd="2026-11-23 10:01:00"))
+    put(ctx, "fake", record("A1", v=2, st="OK", upd="2026-11-23 10:05:00"))
+    assert the_case(ctx).status == "VERIFIED"
+    assert [m.payload["status"] for m in messages(ctx, "status") if m.system_key == "dept"] == []

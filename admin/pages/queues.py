@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from admin.pages.systems import (
@@ -24,7 +23,6 @@ from admin.pages.systems import (
     _ids,
     _quarantined_query,
     _system,
-    _system_type,
 )
 from admin.views import _check_csrf, _ctx, bp, nav, roles
 from hub.models import (
@@ -32,45 +30,16 @@ from hub.models import (
     InboundEvent,
     InboundStatus,
     OutboundMessage,
-    System,
-    Ticket,
 )
-from hub.services import audit, mapping_versions, outbox
+from hub.services import audit, outbox
 from hub.services.ingest import process_event
+from hub.services.payloads import masked_payload
 from hub.services.redact import redact_text
 from hub.services.systems import (
     list_systems,
 )
-from mappings import preview
-from mappings.canonical import PII_FIELDS
 
 # ----------------------------------------------------------------------------- 隔离区与重放 (inbound)
-
-
-def _masked_payload(s: Session, ev: InboundEvent) -> str:
-    """The raw payload with the reporter's identity masked, as ``GET /api/v1/inbound-events/{id}``
-    masks it (the linked ticket's reporter values, and phone numbers anywhere), plus the reporter
-    fields the active mapping still reads from it: a quarantined payload has no ticket yet."""
-    known = _reporter_in_payload(s, ev)
-    if ev.ticket_id is not None:
-        ticket = s.get(Ticket, ev.ticket_id)
-        reporter = _ctx().box.open_json(ticket.reporter_encrypted) if ticket else None
-        known += [str(v) for v in (reporter or {}).values()]
-    return redact_text(ev.payload, known)
-
-
-def _reporter_in_payload(s: Session, ev: InboundEvent) -> list[str]:
-    system = s.scalar(select(System).where(System.key == ev.system_key))
-    stype = _system_type(system.plugin) if system is not None else None
-    active = mapping_versions.active_version(s, ev.system_key)
-    if stype is None or active is None:
-        return []
-    try:
-        payload = stype.decode(ev.payload)
-    except ValueError:  # unreadable: the phone pattern is all that applies
-        return []
-    rows = preview(mapping_versions.parsed(_ctx(), active), payload)  # never raises
-    return [str(v) for r in rows if r.field in PII_FIELDS for v in (r.value, r.raw_value) if v]
 
 
 def _inbound_page(results: list[dict[str, Any]] | None = None) -> tuple[str, int]:
@@ -107,7 +76,7 @@ def inbound_event(event_id: int) -> str:
             abort(404)
         row = {"id": ev.id, "system_key": ev.system_key, "external_id": ev.external_id, "kind": ev.error_kind,
                "reason": redact_text(ev.error_reason), "received_at": ev.received_at, "attempts": ev.attempts,
-               "content_type": ev.content_type, "payload": _masked_payload(s, ev)}
+               "content_type": ev.content_type, "payload": masked_payload(_ctx(), s, ev)}
     return render_template("console/systems_inbound_event.html", ev=row, kinds=ERROR_KINDS,
                            can_replay=g.caller["role"] == "admin")
 

@@ -17,9 +17,9 @@ from hub.api.schemas import (
     ReplayArgs,
     ReplayResultSchema,
 )
-from hub.models import InboundEvent, Ticket
+from hub.models import InboundEvent
 from hub.services.ingest import process_event, replay_quarantined
-from hub.services.redact import redact_text
+from hub.services.payloads import masked_payload
 
 blp = Blueprint("inbound", __name__, url_prefix="/api/v1",
                 description="Inbound events: what every system sent, quarantine and replay")
@@ -57,13 +57,8 @@ class InboundDetail(MethodView):
             ev = s.get(InboundEvent, event_id)
             if ev is None:
                 fail(404, f"inbound event {event_id} not found")
-            known: list[str] = []
-            if ev.ticket_id is not None:
-                ticket = s.get(Ticket, ev.ticket_id)
-                reporter = ctx.box.open_json(ticket.reporter_encrypted) if ticket else None
-                known = [str(v) for v in (reporter or {}).values()]
             row = {c.key: getattr(ev, c.key) for c in InboundEvent.__table__.columns}
-            row["payload"] = redact_text(ev.payload, known)
+            row["payload"] = masked_payload(ctx, s, ev)
             return row
 
 

@@ -51,7 +51,7 @@ def create_app(config: dict[str, Any] | None = None, *, context: HubContext | No
 
 
 def _init_api(app: Flask) -> None:
-    from hub.api import audit, cases, dedup, inbound, outbound, systems
+    from hub.api import audit, cases, dedup, inbound, metrics, outbound, reports, systems, tasklist
 
     app.url_map.converters["text"] = TextConverter
     api = Api(app, spec_kwargs={"info": {"description": "GridHub: one case per street incident across "
@@ -61,7 +61,7 @@ def _init_api(app: Flask) -> None:
     api.register_converter(TextConverter, text_param_schema)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearerAuth": []}]
-    for module in (cases, systems, inbound, dedup, outbound, audit):
+    for module in (cases, systems, inbound, dedup, outbound, audit, tasklist, reports, metrics):
         api.register_blueprint(module.blp)
     # flask-smorest documents 422 and "default" errors; add the auth answers every route gives
     for path in api.spec._paths.values():
@@ -78,8 +78,11 @@ def _init_api(app: Flask) -> None:
 
 
 def _init_routes(app: Flask) -> None:
+    from admin import i18n
     from admin import views as console
     from hub.api.webhooks import bp as webhooks
+
+    i18n.init_app(app)
 
     app.register_blueprint(webhooks)
     app.register_blueprint(console.bp)

@@ -357,5 +357,14 @@ def demo(port: int, sandbox_port: int, rate: float) -> None:
     sys.exit(run_demo(port=port, sandbox_port=sandbox_port, rate=rate))
 
 
+def _add_work_commands() -> None:
+    from hub.cli_work import metrics, tasks
+
+    main.add_command(tasks)
+    main.add_command(metrics)
+
+
+_add_work_commands()
+
 if __name__ == "__main__":
     main()

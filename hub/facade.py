@@ -158,6 +158,11 @@ HUB_SYSTEM_TYPE = "gridhub"
 """The system type of the hub's own records: an ``ExternalRef(HUB_SYSTEM_TYPE, case_number)``
 points at a hub case (a record the hub created elsewhere carries the case number)."""
 
+GRID_REPORT_TYPE = "grid_report"
+"""The system type of grid workers' reports made in the hub itself (``hub.services.reports``):
+built in, never delivered to; department mappings name it where they file a grid report under
+its own code (数字城管 ``source`` 07, 综合执法 ``Source`` 网格)."""
+
 # Outbound operations. Every effect payload carries ``case_number`` (the hub's number, e.g.
 # ``GH-20261123-000042``) and ``changed_at`` (ISO 8601 UTC instant of the hub change that caused
 # the effect: stable across attempts, so a system that de-duplicates on a time, as the police
@@ -372,6 +377,7 @@ class CaseFinder(Protocol):
 
 
 __all__ = [
+    "GRID_REPORT_TYPE",
     "HUB_SYSTEM_TYPE",
     "OPERATIONS",
     "OP_CREATE",

@@ -9,8 +9,15 @@ from hub.models.outbound import CircuitBreaker, CircuitState, OutboundMessage, O
 from hub.models.sync import SyncLink
 from hub.models.system import ApiToken, MappingVersion, PollCursor, SyncLog, System
 from hub.models.ticket import Ticket, TicketAlias, TicketReference
+from hub.models.work import LEVELS, Attachment, CalendarDay, GridReport, Notification, TaskItem
 
 __all__ = [
+    "LEVELS",
+    "Attachment",
+    "CalendarDay",
+    "GridReport",
+    "Notification",
+    "TaskItem",
     "ApiToken",
     "AuditEntry",
     "Base",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.models.base import Base, UTCDateTime, utcnow
@@ -19,6 +19,7 @@ class Case(Base):
     __table_args__ = (
         Index("ix_case_status_updated", "status", "updated_at"),
         Index("ix_case_grid", "grid_code"),
+        Index("ix_case_due", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -35,7 +36,18 @@ class Case(Base):
     grid_code: Mapped[str] = mapped_column(String(32), default="")
     owner_system: Mapped[str] = mapped_column(String(64), default="")
     department: Mapped[str] = mapped_column(String(200), default="")
+    # the first report's own system deadline (each ticket keeps its system's own in ``Ticket.deadline``)
     deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # the hub's own clock, from the task list (hub.services.deadlines): level and mode of handling,
+    # on-site and handling deadlines on the working calendar, paused while SUSPENDED
+    task_category: Mapped[str] = mapped_column(String(64), default="")
+    handling_mode: Mapped[str] = mapped_column(String(16), default="")  # "" | grid | department
+    level: Mapped[str] = mapped_column(String(16), default="")  # "" | grid | community | street | district
+    onsite_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    clock_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # a case merged away points at the case that absorbed it; a recurrence at the closed case

@@ -1,0 +1,3 @@
+"""Console page: report (filled in by its owner)."""
+
+from __future__ import annotations

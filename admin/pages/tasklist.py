@@ -1,0 +1,3 @@
+"""Console page: tasklist (filled in by its owner)."""
+
+from __future__ import annotations

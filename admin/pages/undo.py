@@ -1,0 +1,3 @@
+"""Console page: undo (filled in by its owner)."""
+
+from __future__ import annotations

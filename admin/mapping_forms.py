@@ -22,6 +22,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from hub.services.redact import redact_text
 from mappings import CANONICAL_FIELDS, FIELD_CHOICES, PII_FIELDS, CanonicalStatus, Taxonomy
@@ -36,16 +38,19 @@ DOCUMENT = "document"  # issues that belong to no form row: shown in the summary
 MASK = "***"
 _WORDS: dict[str, Any] = {"null": None, "true": True, "false": False}
 # What the form calls each canonical field (the admins read Chinese; the name stays beside it).
-FIELD_LABELS_ZH: dict[str, str] = {
-    "external_id": "系统内编号", "version": "版本号", "title": "标题", "description": "问题描述",
-    "category": "规范类别", "category_code": "系统类别代码", "category_name": "系统类别名称",
-    "status": "规范状态", "status_code": "系统状态代码", "reported_at": "上报时间", "updated_at": "更新时间",
-    "deadline": "办理时限", "address": "地址", "district": "区", "street": "街道/镇", "grid_code": "网格编码",
-    "urgency": "紧急程度", "source": "来源", "department": "承办单位", "result_text": "办理结果",
-    "reporter_name": "反映人姓名（个人信息）", "reporter_phone": "反映人电话（个人信息）",
-    "reporter_confidential": "反映人身份保密", "external_ref": "对方系统编号", "duplicate_of": "重复件的主件编号",
-    "handover_to": "移交去向", "satisfaction": "满意度", "verify_result": "核查结果",
-    "lat": "纬度（WGS-84）", "lng": "经度（WGS-84）",
+FIELD_LABELS_ZH: dict[str, Any] = {  # lazy: shown in the request's language
+    "external_id": _l("系统内编号"), "version": _l("版本号"), "title": _l("标题"), "description": _l("问题描述"),
+    "category": _l("规范类别"), "category_code": _l("系统类别代码"), "category_name": _l("系统类别名称"),
+    "status": _l("规范状态"), "status_code": _l("系统状态代码"), "reported_at": _l("上报时间"),
+    "updated_at": _l("更新时间"),
+    "deadline": _l("办理时限"), "address": _l("地址"), "district": _l("区"), "street": _l("街道/镇"),
+    "grid_code": _l("网格编码"),
+    "urgency": _l("紧急程度"), "source": _l("来源"), "department": _l("承办单位"), "result_text": _l("办理结果"),
+    "reporter_name": _l("反映人姓名（个人信息）"), "reporter_phone": _l("反映人电话（个人信息）"),
+    "reporter_confidential": _l("反映人身份保密"), "external_ref": _l("对方系统编号"),
+    "duplicate_of": _l("重复件的主件编号"),
+    "handover_to": _l("移交去向"), "satisfaction": _l("满意度"), "verify_result": _l("核查结果"),
+    "lat": _l("纬度（WGS-84）"), "lng": _l("经度（WGS-84）"),
 }
 _MISSING_CODE = re.compile(r"^code '(.+)' of ")
 
@@ -74,7 +79,7 @@ class FieldRow:
 
     @property
     def label(self) -> str:
-        return FIELD_LABELS_ZH.get(self.name, "系统特有字段")
+        return str(FIELD_LABELS_ZH.get(self.name) or _("系统特有字段"))
 
 
 @dataclass
@@ -170,11 +175,11 @@ def _field_notes(spec: Mapping[str, Any]) -> list[str]:
     notes = []
     when = spec.get("when")
     if isinstance(when, dict):
-        notes.append("条件 when: " + _flow(when))
+        notes.append(_("条件 when: %(expr)s", expr=_flow(when)))
     if "default" in spec:
-        notes.append("默认值 default: " + _flow(spec["default"]))
+        notes.append(_("默认值 default: %(expr)s", expr=_flow(spec["default"])))
     if spec.get("required"):
-        notes.append("必填 required")
+        notes.append(_("必填 required"))
     return notes
 
 
@@ -204,7 +209,7 @@ def _choices(used_by: list[str], taxonomy: Taxonomy) -> list[tuple[str, str]] | 
         if name in FIELD_CHOICES:
             return [(c, c) for c in sorted(FIELD_CHOICES[name])]
         if CANONICAL_FIELDS.get(name, ("",))[0] == "bool":
-            return [("true", "是 true"), ("false", "否 false")]
+            return [("true", _("是 true")), ("false", _("否 false"))]
     return None
 
 
@@ -234,7 +239,7 @@ def _status_views(source: Mapping[str, Any]) -> tuple[list[StatusRow], list[Outb
     out_rows = []
     for status in CanonicalStatus:
         action, args = _outbound_parts(outbound.get(status.value))
-        out_rows.append(OutboundRow(status.value, STATUS_LABELS_ZH[status.value], action,
+        out_rows.append(OutboundRow(status.value, _(STATUS_LABELS_ZH[status.value]), action,
                                     _flow(args) if args else ""))
     return rows, out_rows
 
@@ -249,7 +254,7 @@ def form_view(source: Mapping[str, Any], taxonomy: Taxonomy) -> FormView:
     """The rows of the form for a (structurally valid) document's raw mapping."""
     statuses, outbound = _status_views(source)
     actions = list((source.get("system_vocabulary") or {}).get("actions") or [])
-    choices = [(s.value, f"{STATUS_LABELS_ZH[s.value]}（{s.value}）") for s in CanonicalStatus]
+    choices = [(s.value, f"{_(STATUS_LABELS_ZH[s.value])}（{s.value}）") for s in CanonicalStatus]
     return FormView(_field_rows(source.get("fields") or {}), _table_views(source, taxonomy), statuses,
                     outbound, actions, choices)
 
@@ -467,8 +472,8 @@ def resolve_draft(base_text: str, yaml_text: str | None, form: Mapping[str, str]
     applied, problems = apply_form(base, form)
     if changed_yaml:
         assert yaml_text is not None
-        notice = "已按 YAML 文本更新草稿。" + ("表单中的修改未应用（两处都改了时以 YAML 为准）。"
-                                             if applied != base else "")
+        notice = (_("已按 YAML 文本更新草稿。表单中的修改未应用（两处都改了时以 YAML 为准）。") if applied != base
+                  else _("已按 YAML 文本更新草稿。"))
         return Draft(yaml_text.replace("\r\n", "\n"), {}, notice)
     return Draft(base_text if applied == base else dump_document(applied), problems)
 
@@ -523,7 +528,7 @@ def shown(field_name: str, value: Any, tz: ZoneInfo, known_pii: Iterable[str] = 
     """A canonical or raw value as the page may show it: reporter identity masked (also inside
     free text), times in Beijing time."""
     if value is None:
-        return "（空）"
+        return _("（空）")
     if field_name in PII_FIELDS:
         return MASK
     if isinstance(value, datetime):

@@ -18,10 +18,12 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
+from admin import i18n
 from hub.context import HubContext
 from hub.models import Case, InboundEvent, Ticket, User
 from hub.services import accounts, audit
@@ -37,7 +39,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 @dataclass(frozen=True)
 class NavItem:
     endpoint: str
-    label: str
+    label: str  # a Chinese msgid, shown through ``_()`` (extracted with the ``nav:2`` keyword)
     roles: tuple[str, ...]  # who sees the link (the page itself checks again)
 
 
@@ -92,8 +94,10 @@ def roles(*allowed: str) -> Callable[[F], F]:
 def _labels() -> dict[str, Any]:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(16)
-    return {"status_labels": STATUS_LABELS_ZH, "csrf_token": session["csrf"], "tz": SHANGHAI,
-            "category_name": _category_name, "nav_items": NAV}
+    lang = i18n.current_language()
+    return {"status_labels": i18n.translated(STATUS_LABELS_ZH), "csrf_token": session["csrf"], "tz": SHANGHAI,
+            "category_name": _category_name, "nav_items": NAV, "languages": i18n.LANGUAGES, "current_lang": lang,
+            "html_lang": i18n.HTML_LANG[lang]}
 
 
 @bp.app_template_filter("local")
@@ -105,6 +109,12 @@ def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(SHANGHAI).strftime(fmt)
+
+
+@bp.app_template_filter("one_language")
+def one_language(message: str) -> str:
+    """A hub message worded "中文 / English" in the request's language (see ``i18n.one_language``)."""
+    return i18n.one_language(str(message))
 
 
 def _category_name(code: str) -> str:
@@ -131,14 +141,32 @@ def login() -> Response | tuple[str, int]:
             stamp = _stamp(result.user) if result.user is not None else ""
             user_id = result.user.id if result.user is not None else None
         if user_id is None:
-            error = result.error
+            error = i18n.one_language(result.error)
         else:
+            lang = session.get("lang")
             session.clear()  # a fresh session (and CSRF token) after signing in: no fixation
             session["user_id"], session["stamp"] = user_id, stamp
+            if lang:
+                session["lang"] = lang
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/console") and not target.startswith("//")
                             else url_for("console.cases"))
     return render_template("console/login.html", error=error), 200 if not error else 401
+
+
+@bp.post("/lang/<code>")
+def set_language(code: str) -> Response:
+    """The header's 中文 | English switch: kept in the session and a long-lived cookie (so the
+    sign-in page remembers it too), then back to the page the person was on — only a console
+    path on this site, never an address taken as-is from the form (no open redirect)."""
+    _check_csrf()
+    if code not in i18n.LANGUAGES:
+        abort(404)
+    session["lang"] = code
+    response = redirect(i18n.safe_next(request.form.get("next", ""), url_for("console.cases")))
+    response.set_cookie(i18n.COOKIE, code, max_age=i18n.COOKIE_MAX_AGE, httponly=True, samesite="Lax",
+                        secure=request.is_secure)
+    return response
 
 
 @bp.post("/logout")
@@ -187,14 +215,14 @@ def users() -> Response | tuple[str, int]:
             with _ctx().db.session() as s:
                 accounts.create_user(s, password=request.form.get("password", ""), actor=g.caller["name"],
                                      remote_addr=request.remote_addr or "", **form)
-            flash(f"已创建账号 {form['username']}")
+            flash(_("已创建账号 %(username)s", username=form["username"]))
             return redirect(url_for("console.users"))
         except accounts.AccountError as exc:
-            errors[exc.field or "form"] = str(exc)
+            errors[exc.field or "form"] = i18n.one_language(str(exc))
     with _ctx().db.read_session() as s:
         rows = [accounts.user_row(u) for u in accounts.list_users(s)]
     return render_template("console/users.html", users=rows, errors=errors, form=form,
-                           roles=accounts.ROLE_LABELS), 200 if not errors else 422
+                           roles=i18n.translated(accounts.ROLE_LABELS)), 200 if not errors else 422
 
 
 @bp.route("/users/<int(max=2147483647):user_id>", methods=["GET", "POST"])
@@ -206,17 +234,17 @@ def user_edit(user_id: int) -> Response | tuple[str, int]:
         try:
             with _ctx().db.session() as s:  # an AccountError rolls every part of the change back
                 _apply_user_form(s, user_id)
-            flash("已保存")
+            flash(_("已保存"))
             return redirect(url_for("console.users"))
         except accounts.AccountError as exc:
-            errors[exc.field or "form"] = str(exc)
+            errors[exc.field or "form"] = i18n.one_language(str(exc))
     with _ctx().db.read_session() as s:
         user = accounts.get_user(s, user_id)
         if user is None:
             abort(404)
         row = accounts.user_row(user)
     return render_template("console/user_edit.html", user=row, errors=errors,
-                           roles=accounts.ROLE_LABELS), 200 if not errors else 422
+                           roles=i18n.translated(accounts.ROLE_LABELS)), 200 if not errors else 422
 
 
 def _apply_user_form(s: Any, user_id: int) -> None:
@@ -225,8 +253,7 @@ def _apply_user_form(s: Any, user_id: int) -> None:
         abort(404)
     actor, addr = g.caller["name"], request.remote_addr or ""
     if user.id == g.caller["id"] and (request.form.get("role") != "admin" or "active" not in request.form):
-        raise accounts.AccountError("不能取消自己的管理员权限或停用自己 / you cannot demote or deactivate yourself",
-                                    "role")
+        raise accounts.AccountError(_("不能取消自己的管理员权限或停用自己"), "role")
     accounts.update_user(s, user, actor=actor, remote_addr=addr, role=request.form.get("role", user.role),
                          scope=request.form.get("scope", user.scope),
                          display_name=request.form.get("display_name", user.display_name),

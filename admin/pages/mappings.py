@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import case as sql_case
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -110,13 +111,14 @@ def mapping_activate(key: str, version: int) -> Response:
         row = _version(s, key, version)
         before = mapping_versions.active_version(s, key)
         if before is not None and before.id == row.id:
-            flash(f"版本 {version} 已是启用版本")
+            flash(_("版本 %(version)s 已是启用版本", version=version))
         else:
             mapping_versions.activate_version(s, row)
             audit.record(s, g.caller["name"], "mapping.activate", "mapping", key,
                          {"active_version": before.version if before else None}, {"active_version": version},
                          request.remote_addr or "")
-            flash(f"已启用映射版本 {version}（之前：{before.version if before else '无'}）")
+            flash(_("已启用映射版本 %(version)s（之前：%(before)s）", version=version,
+                    before=before.version if before else _("无")))
     return redirect(url_for("console.mapping_versions_page", key=key))
 
 
@@ -153,11 +155,11 @@ class EditorPage:
 def _source_text(s: Session, system: System, start: str | None) -> tuple[str, str]:
     """The text a draft starts from and its name: a version, the active one, or the plugin default."""
     if start and start.isdigit():
-        return _version(s, system.key, int(start)).document, f"版本 {start}"
+        return _version(s, system.key, int(start)).document, _("版本 %(version)s", version=start)
     active = mapping_versions.active_version(s, system.key) if start != "default" else None
     if active is not None:
-        return active.document, f"版本 {active.version}（启用中）"
-    return system_type_of(_ctx(), system).default_mapping.read_text(encoding="utf-8"), "插件默认文档"
+        return active.document, _("版本 %(version)s（启用中）", version=active.version)
+    return system_type_of(_ctx(), system).default_mapping.read_text(encoding="utf-8"), _("插件默认文档")
 
 
 def _form_of(text: str) -> FormView | None:
@@ -219,11 +221,11 @@ def mapping_draft(key: str) -> Response | tuple[str, int]:
     page = EditorPage(notice=draft.notice)
     _checked(draft.text, draft.problems, _form_of(draft.text), page)
     action = posted.get("action", "check")
-    origin = posted.get("origin", "草稿")[:100]
+    origin = (posted.get("origin") or _("草稿"))[:100]
     if action in ("save", "activate"):
         if page.valid:
             return _save(system, draft.text, posted.get("comment", "").strip()[:500], action == "activate")
-        page.notice = (page.notice + " 草稿有错误，未保存。").strip()
+        page.notice = (page.notice + " " + _("草稿有错误，未保存。")).strip()
         return _render_editor(system, draft.text, origin, page, _event_choices(key), 422)
     if action == "preview":
         page.preview = _preview(system, draft.text, request.form.get("event", type=int))
@@ -246,7 +248,8 @@ def _save(system: System, text: str, comment: str, activate: bool) -> Response:
             audit.record(s, actor, "mapping.activate", "mapping", system.key, {"active_version": previous},
                          {"active_version": row.version}, addr)
         number = row.version
-    flash(f"已保存为映射版本 {number}" + ("并已启用" if activate else "（未启用）"))
+    flash(_("已保存为映射版本 %(version)s并已启用", version=number) if activate
+          else _("已保存为映射版本 %(version)s（未启用）", version=number))
     return redirect(url_for("console.mapping_versions_page", key=system.key))
 
 
@@ -278,7 +281,7 @@ def _system_type(system: System) -> SystemType | None:
 def _preview(system: System, text: str, event_id: int | None) -> dict[str, Any]:
     doc = _draft_document(text)
     if event_id is None:
-        return {"error": "请先选择一条入站记录"}
+        return {"error": _("请先选择一条入站记录")}
     with _ctx().db.read_session() as s:
         ev = s.scalar(_events(system.key, 1, event_id=event_id))
         if ev is None:
@@ -287,7 +290,7 @@ def _preview(system: System, text: str, event_id: int | None) -> dict[str, Any]:
                  "reason": redact_text(ev.error_reason)}
         payload, error = _decoded(_system_type(system), ev)
     if doc is None:
-        return {"event": event, "error": "草稿结构有误，无法预览（见上方错误）"}
+        return {"event": event, "error": _("草稿结构有误，无法预览（见上方错误）")}
     if error:
         return {"event": event, "error": error}
     rows = preview(doc, payload)
@@ -308,7 +311,7 @@ def _mapped(doc: MappingDocument | None, payload: Any, decode_error: str) -> tup
     if decode_error:
         return None, decode_error
     if doc is None:
-        return None, "没有可用的映射文档"
+        return None, _("没有可用的映射文档")
     try:
         return dict(map_payload(doc, payload).fields), ""
     except MappingError as exc:  # PII values are masked by the error itself; free text is not
@@ -319,7 +322,7 @@ def _dry_run(system: System, text: str, count: int | None) -> dict[str, Any]:
     count = max(1, min(count or DRY_RUN_DEFAULT, DRY_RUN_MAX))
     draft = _draft_document(text)
     if draft is None:
-        return {"error": "草稿结构有误，无法试运行（见上方错误）"}
+        return {"error": _("草稿结构有误，无法试运行（见上方错误）")}
     stype = _system_type(system)
     ctx = _ctx()
     with ctx.db.read_session() as s:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
@@ -167,7 +168,7 @@ def outbound_replay() -> Response:
     with ctx.db.session() as s:  # the service commits its own transaction; the record follows at once
         audit.record(s, actor, "outbound.replay", "outbound", system_key or ",".join(map(str, ids)),
                      {"ids": ids or None, "system": system_key}, {"replayed": count}, addr)
-    flash(f"已重放 {count} 条死信：已转为待发送，外发进程将在下一轮投递")
+    flash(_("已重放 %(n)s 条死信：已转为待发送，外发进程将在下一轮投递", n=count))
     return redirect(url_for("console.outbound", status=request.form.get("status", "dead"),
                             system=request.form.get("filter_system", "")))
 

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import yaml
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -65,12 +67,14 @@ RESERVED_KEYS = frozenset({"new"})  # /console/systems/new is the form
 POLL_MIN_S, POLL_MAX_S = 5, 86400
 SECRET_MAX = 2000
 
-HEALTH_LABELS = {"ok": "正常", "degraded": "异常", "down": "中断", "disabled": "已停用"}
-CIRCUIT_LABELS = {"closed": "闭合（正常）", "open": "断开（暂停外发）", "half_open": "半开（试探中）"}
-OUTBOUND_STATUSES = {"dead": "死信", "failed": "待重试", "pending": "待发送", "sent": "已送达", "all": "全部"}
-OPERATION_LABELS = {"status": "状态同步", "create": "建档", "note": "补充说明", "merge": "合并"}
-ERROR_KINDS = {"transient": "暂时性故障", "permanent": "对方拒绝", "mapping": "映射错误", "schema": "报文格式错误"}
-INBOUND_RESULTS = {"processed": "已处理", "quarantined": "仍在隔离区", "stale": "旧版本（无变化）"}
+HEALTH_LABELS = {"ok": _l("正常"), "degraded": _l("异常"), "down": _l("中断"), "disabled": _l("已停用")}
+CIRCUIT_LABELS = {"closed": _l("闭合（正常）"), "open": _l("断开（暂停外发）"), "half_open": _l("半开（试探中）")}
+OUTBOUND_STATUSES = {"dead": _l("死信"), "failed": _l("待重试"), "pending": _l("待发送"), "sent": _l("已送达"),
+                     "all": _l("全部")}
+OPERATION_LABELS = {"status": _l("状态同步"), "create": _l("建档"), "note": _l("补充说明"), "merge": _l("合并")}
+ERROR_KINDS = {"transient": _l("暂时性故障"), "permanent": _l("对方拒绝"), "mapping": _l("映射错误"),
+               "schema": _l("报文格式错误")}
+INBOUND_RESULTS = {"processed": _l("已处理"), "quarantined": _l("仍在隔离区"), "stale": _l("旧版本（无变化）")}
 
 
 # ----------------------------------------------------------------------------- shared look-ups
@@ -119,13 +123,15 @@ def _quarantined_query() -> Select[Any]:
 def duration(seconds: float | None) -> str:
     """A lag in words a person reads at a glance: 45 秒, 12 分, 3 小时 5 分."""
     if not seconds:
-        return "0 秒"
+        return _("%(n)s 秒", n=0)
     s = int(seconds)
     if s < 60:
-        return f"{s} 秒"
+        return _("%(n)s 秒", n=s)
     if s < 3600:
-        return f"{s // 60} 分"
-    return f"{s // 3600} 小时 {s % 3600 // 60} 分" if s < 86400 else f"{s // 86400} 天 {s % 86400 // 3600} 小时"
+        return _("%(n)s 分", n=s // 60)
+    if s < 86400:
+        return _("%(h)s 小时 %(m)s 分", h=s // 3600, m=s % 3600 // 60)
+    return _("%(d)s 天 %(h)s 小时", d=s // 86400, h=s % 86400 // 3600)
 
 
 def _plugins() -> list[dict[str, Any]]:
@@ -212,13 +218,13 @@ def _parse_settings(text: str) -> dict[str, Any]:
     try:
         value = load_yaml(text)
     except MappingDocumentError as exc:
-        raise ValueError(f"格式错误：{exc}") from exc
+        raise ValueError(_("格式错误：%(error)s", error=exc)) from exc
     if not isinstance(value, dict):
-        raise ValueError("设置须为键值对（YAML 映射或 JSON 对象）")
+        raise ValueError(_("设置须为键值对（YAML 映射或 JSON 对象）"))
     try:
         json.dumps(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError("设置只能包含文字、数字、真假值、列表和键值对（日期请写成带引号的文字）") from exc
+        raise ValueError(_("设置只能包含文字、数字、真假值、列表和键值对（日期请写成带引号的文字）")) from exc
     return value
 
 
@@ -227,10 +233,10 @@ def _check_base_url(url: str) -> str:
         return ""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "须为 http:// 或 https:// 开头的完整地址"
+        return _("须为 http:// 或 https:// 开头的完整地址")
     if parts.username or parts.password:
-        return "地址中不能含用户名或密码，请填写在下方凭据字段"
-    return "" if len(url) <= 500 else "地址过长（最多 500 字符）"
+        return _("地址中不能含用户名或密码，请填写在下方凭据字段")
+    return "" if len(url) <= 500 else _("地址过长（最多 500 字符）")
 
 
 def _validated(form: dict[str, Any], stype: SystemType, new: bool) -> tuple[dict[str, Any], dict[str, str]]:
@@ -238,18 +244,18 @@ def _validated(form: dict[str, Any], stype: SystemType, new: bool) -> tuple[dict
     errors: dict[str, str] = {}
     if new:
         if not KEY_RE.match(form["key"]) or form["key"] in RESERVED_KEYS:
-            errors["key"] = "标识须为 1–64 位小写字母、数字、下划线或连字符，以字母或数字开头（不能为 new）"
+            errors["key"] = _("标识须为 1–64 位小写字母、数字、下划线或连字符，以字母或数字开头（不能为 new）")
         else:
             with _ctx().db.read_session() as s:
                 if s.scalar(select(System.id).where(System.key == form["key"])) is not None:
-                    errors["key"] = f"标识 {form['key']} 已被使用"
+                    errors["key"] = _("标识 %(key)s 已被使用", key=form["key"])
     if not form["name"] or len(form["name"]) > 200:
-        errors["name"] = "请填写名称（最多 200 字）"
+        errors["name"] = _("请填写名称（最多 200 字）")
     if problem := _check_base_url(form["base_url"]):
         errors["base_url"] = problem
     interval = int(form["poll_interval_s"]) if form["poll_interval_s"].isdigit() else 0
     if not POLL_MIN_S <= interval <= POLL_MAX_S:
-        errors["poll_interval_s"] = f"须为 {POLL_MIN_S}–{POLL_MAX_S} 之间的整数（秒）"
+        errors["poll_interval_s"] = _("须为 %(min)s–%(max)s 之间的整数（秒）", min=POLL_MIN_S, max=POLL_MAX_S)
     settings: dict[str, Any] = {}
     try:
         settings = _parse_settings(form["settings"])
@@ -257,7 +263,7 @@ def _validated(form: dict[str, Any], stype: SystemType, new: bool) -> tuple[dict
         errors["settings"] = str(exc)
     for name in stype.credential_fields:
         if len(request.form.get(f"cred-{name}", "")) > SECRET_MAX:
-            errors[f"cred-{name}"] = f"过长（最多 {SECRET_MAX} 字符）"
+            errors[f"cred-{name}"] = _("过长（最多 %(n)s 字符）", n=SECRET_MAX)
     data = {"name": form["name"], "base_url": form["base_url"], "poll_interval_s": interval,
             "enabled": form["enabled"], "settings": settings}
     return data, errors
@@ -299,7 +305,7 @@ def system_create() -> Response | tuple[str, int]:
     form = _posted_form()
     stype = _system_type(form["plugin"])
     if stype is None:
-        return _render_form(form, None, {"plugin": "请选择插件类型"}, new=True)
+        return _render_form(form, None, {"plugin": _("请选择插件类型")}, new=True)
     data, errors = _validated(form, stype, new=True)
     if errors:
         return _render_form(form, stype, errors, new=True)
@@ -358,7 +364,7 @@ def _save(key: str, stype: SystemType, data: dict[str, Any], changed: list[str],
             mapping_versions.ensure_default_mapping(ctx, s, system)
         after = {**export_system(ctx, system), "new_values_for": changed}
         audit.record(s, actor, "system.create" if new else "system.update", "system", key, before, after, addr)
-    flash(f"已{'新增' if new else '保存'}系统 {key}")
+    flash(_("已新增系统 %(key)s", key=key) if new else _("已保存系统 %(key)s", key=key))
     return redirect(url_for("console.system_edit", key=key))
 
 
@@ -374,7 +380,8 @@ def system_circuit_reset(key: str) -> Response:
         circuit.reset(s, key)
         audit.record(s, actor, "system.circuit_reset", "system", key, {"circuit": before}, {"circuit": "closed"},
                      addr)
-    flash(f"断路器已复位（之前：{CIRCUIT_LABELS.get(before, before)}），等待中的外发消息将在下一轮投递")
+    flash(_("断路器已复位（之前：%(before)s），等待中的外发消息将在下一轮投递",
+            before=CIRCUIT_LABELS.get(before, before)))
     return redirect(url_for("console.system_edit", key=key))
 
 

@@ -17,6 +17,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -43,31 +45,39 @@ REFUSAL_KEY = "work_refusal"
 KEPT_CHARS = 200  # posted text kept across the redirect after a refusal (the session is a cookie)
 
 EVENT_LABELS = {
-    "case_opened": "立案", "ticket_linked": "关联工单", "ticket_moved": "工单移出", "case_merged": "并入他案",
-    "ticket_status": "系统状态变化", "status_changed": "状态变更", "status_refused": "状态未采纳",
-    "sync_planned": "状态同步外发", "routed": "转派", "routed_created": "对方已建档", "route_failed": "转派失败",
-    "duplicate_planned": "通知重复件", "split_planned": "通知拆分", "split_not_propagated": "拆分未能通知",
-    "progress_noted": "进展通知", "case_merge": "人工合并", "ticket_split": "人工拆分",
-    "ticket_relinked": "人工改关联", "review_accepted": "复核并案", "review_linked": "复核改关联",
-    "review_rejected": "复核：非同一事件", "operation_undone": "撤销操作", "match_review": "疑似重复待复核",
-    "match_recurrence": "复发", "outbound": "外发消息", "outbound_sent": "外发送达",
+    "case_opened": _l("立案"), "ticket_linked": _l("关联工单"), "ticket_moved": _l("工单移出"),
+    "case_merged": _l("并入他案"),
+    "ticket_status": _l("系统状态变化"), "status_changed": _l("状态变更"), "status_refused": _l("状态未采纳"),
+    "sync_planned": _l("状态同步外发"), "routed": _l("转派"), "routed_created": _l("对方已建档"),
+    "route_failed": _l("转派失败"),
+    "duplicate_planned": _l("通知重复件"), "split_planned": _l("通知拆分"), "split_not_propagated": _l("拆分未能通知"),
+    "progress_noted": _l("进展通知"), "case_merge": _l("人工合并"), "ticket_split": _l("人工拆分"),
+    "ticket_relinked": _l("人工改关联"), "review_accepted": _l("复核并案"), "review_linked": _l("复核改关联"),
+    "review_rejected": _l("复核：非同一事件"), "operation_undone": _l("撤销操作"), "match_review": _l("疑似重复待复核"),
+    "match_recurrence": _l("复发"), "outbound": _l("外发消息"), "outbound_sent": _l("外发送达"),
 }
-REVIEW_LABELS = {ReviewStatus.PENDING: "待复核", ReviewStatus.ACCEPTED: "已并案", ReviewStatus.REJECTED: "非同一事件",
-                 ReviewStatus.LINKED_ELSEWHERE: "已改关联", ReviewStatus.SUPERSEDED: "已作废"}
-FEATURE_LABELS = {"distance": "距离", "time": "时间间隔", "category": "类别", "text": "文字相似度",
-                  "address": "地址", "phone": "来电号码", "system": "来源系统"}
+REVIEW_LABELS = {ReviewStatus.PENDING: _l("待复核"), ReviewStatus.ACCEPTED: _l("已并案"),
+                 ReviewStatus.REJECTED: _l("非同一事件"),
+                 ReviewStatus.LINKED_ELSEWHERE: _l("已改关联"), ReviewStatus.SUPERSEDED: _l("已作废")}
+FEATURE_LABELS = {"distance": _l("距离"), "time": _l("时间间隔"), "category": _l("类别"), "text": _l("文字相似度"),
+                  "address": _l("地址"), "phone": _l("来电号码"), "system": _l("来源系统")}
 LEVEL_LABELS = {
-    "le_15m": "15 米内", "le_40m": "40 米内", "le_80m": "80 米内", "le_150m": "150 米内", "le_300m": "300 米内",
-    "far": "较远", "weak": "位置不精确", "le_0.1w": "很短（时间窗 10% 内）", "le_0.3w": "较短（30% 内）",
-    "le_0.6w": "中等（60% 内）", "le_1w": "时间窗内", "beyond": "超出时间窗", "exact": "相同", "group": "同组",
-    "other_group": "不同组", "ge_0.5": "很相似", "ge_0.3": "较相似", "ge_0.15": "略相似", "gt_0": "稍有相同",
-    "none": "无相同", "missing": "缺失", "same_place": "同一门牌", "same_compound": "同一小区/院落",
-    "other_building": "同院不同楼", "near_number": "相邻门牌", "same_road": "同一道路", "different": "不同",
-    "same": "相同", "other": "不同",
+    "le_15m": _l("15 米内"), "le_40m": _l("40 米内"), "le_80m": _l("80 米内"), "le_150m": _l("150 米内"),
+    "le_300m": _l("300 米内"),
+    "far": _l("较远"), "weak": _l("位置不精确"), "le_0.1w": _l("很短（时间窗 10% 内）"),
+    "le_0.3w": _l("较短（30% 内）"),
+    "le_0.6w": _l("中等（60% 内）"), "le_1w": _l("时间窗内"), "beyond": _l("超出时间窗"), "exact": _l("相同"),
+    "group": _l("同组"),
+    "other_group": _l("不同组"), "ge_0.5": _l("很相似"), "ge_0.3": _l("较相似"), "ge_0.15": _l("略相似"),
+    "gt_0": _l("稍有相同"),
+    "none": _l("无相同"), "missing": _l("缺失"), "same_place": _l("同一门牌"), "same_compound": _l("同一小区/院落"),
+    "other_building": _l("同院不同楼"), "near_number": _l("相邻门牌"), "same_road": _l("同一道路"),
+    "different": _l("不同"),
+    "same": _l("相同"), "other": _l("不同"),
 }
-REFUSALS = {404: "找不到该案件或工单，或不在您的辖区内", 409: "当前状态不允许此操作", 422: "填写内容有误"}
-ROUTE_REFUSALS = {"unknown": "没有这个系统", "unsupported": "该系统不接收新建案件",
-                  "mapping": "该系统的映射无法表达本案（例如类别没有对应编码）"}
+REFUSALS = {404: _l("找不到该案件或工单，或不在您的辖区内"), 409: _l("当前状态不允许此操作"), 422: _l("填写内容有误")}
+ROUTE_REFUSALS = {"unknown": _l("没有这个系统"), "unsupported": _l("该系统不接收新建案件"),
+                  "mapping": _l("该系统的映射无法表达本案（例如类别没有对应编码）")}
 
 
 class Refused(Exception):
@@ -105,7 +115,7 @@ def _locked_case(s: Session, case_id: int) -> Case:
     if case is None:
         abort(404)
     if case.merged_into_id is not None:
-        raise Refused("form", f"案件 {case.number} 已并入其他案件，请在合并后的案件上操作")
+        raise Refused("form", _("案件 %(number)s 已并入其他案件，请在合并后的案件上操作", number=case.number))
     return case
 
 
@@ -113,18 +123,21 @@ def _case_id_by_number(number: str, where: str) -> int:
     with _ctx().db.read_session() as s:
         found: int | None = s.scalar(_scoped(select(Case.id).where(Case.number == number)))
     if found is None:
-        raise Refused(where, f"找不到案件编号 {number}（或不在您的辖区内）")
+        raise Refused(where, _("找不到案件编号 %(number)s（或不在您的辖区内）", number=number))
     return found
 
 
-def _text(name: str, minimum: int = 0, maximum: int = 500, label: str = "此项") -> str:
+def _text(name: str, minimum: int = 0, maximum: int = 500, label: str = "") -> str:
+    """The posted field ``name``, checked; ``label`` is its translated name for the message."""
     value = request.form.get(name, "").strip()
+    label = label or _("此项")
     if "\x00" in value:
-        raise Refused(name, f"{label}含有不允许的字符")
+        raise Refused(name, _("%(label)s含有不允许的字符", label=label))
     if len(value) < minimum:
-        raise Refused(name, f"请填写{label}" + (f"（至少 {minimum} 个字）" if minimum > 1 else ""))
+        raise Refused(name, _("请填写%(label)s（至少 %(n)s 个字）", label=label, n=minimum) if minimum > 1
+                      else _("请填写%(label)s", label=label))
     if len(value) > maximum:
-        raise Refused(name, f"{label}最多 {maximum} 个字")
+        raise Refused(name, _("%(label)s最多 %(n)s 个字", label=label, n=maximum))
     return value
 
 
@@ -133,7 +146,8 @@ def _service(where: str, what: str, call: Callable[[], T]) -> T:
     try:
         return call()
     except OperationError as exc:
-        raise Refused(where, f"{what}未执行：{REFUSALS.get(exc.status, '操作被拒绝')}（{exc.message}）") from exc
+        raise Refused(where, _("%(what)s未执行：%(why)s（%(detail)s）", what=what,
+                                why=REFUSALS.get(exc.status, _("操作被拒绝")), detail=exc.message)) from exc
 
 
 def _refused(target: str, form: str, exc: Refused, back: str) -> Response:
@@ -195,7 +209,7 @@ def _day(text: str, name: str, errors: dict[str, str]) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        errors[name] = "日期格式应为 年-月-日，例如 2026-11-23"
+        errors[name] = _("日期格式应为 年-月-日，例如 2026-11-23")
         return None
 
 
@@ -207,16 +221,16 @@ def _filters(systems: list[str]) -> tuple[CaseFilters, dict[str, str]]:
                     reported_from=a.get("reported_from", ""), reported_to=a.get("reported_to", ""),
                     page=max(1, min(a.get("page", 1, type=int) or 1, 100000)))
     if f.status and f.status not in STATUS_LABELS_ZH:
-        errors["status"], f = "未知状态", replace(f, status="")
+        errors["status"], f = _("未知状态"), replace(f, status="")
     if f.category and f.category not in load_taxonomy().codes:
-        errors["category"], f = "未知类别", replace(f, category="")
+        errors["category"], f = _("未知类别"), replace(f, category="")
     if f.system and f.system not in systems:
-        errors["system"], f = "未知系统", replace(f, system="")
+        errors["system"], f = _("未知系统"), replace(f, system="")
     if f.grid and not (f.grid.isdigit() and len(f.grid) <= 15):
-        errors["grid"], f = "网格编码前缀须为 1–15 位数字", replace(f, grid="")
+        errors["grid"], f = _("网格编码前缀须为 1–15 位数字"), replace(f, grid="")
     start, end = _day(f.reported_from, "reported_from", errors), _day(f.reported_to, "reported_to", errors)
     if start and end and start > end:
-        errors["reported_to"] = "结束日期不能早于开始日期"
+        errors["reported_to"] = _("结束日期不能早于开始日期")
     if "reported_from" in errors or "reported_to" in errors:
         f = replace(f, reported_from="" if "reported_from" in errors else f.reported_from,
                     reported_to="" if "reported_to" in errors else f.reported_to)
@@ -297,7 +311,7 @@ class TimelineItem:
 
 
 def _operation(m: OutboundMessage) -> str:
-    return OPERATION_LABELS.get(m.operation, m.operation)
+    return str(OPERATION_LABELS.get(m.operation, m.operation))
 
 
 def _message_row(m: OutboundMessage) -> dict[str, Any]:
@@ -307,18 +321,23 @@ def _message_row(m: OutboundMessage) -> dict[str, Any]:
             "external_ref": m.external_ref}
 
 
+def _status_label(code: str) -> str:
+    """A canonical status by its label in the request's language (unknown codes as they are)."""
+    return _(STATUS_LABELS_ZH[code]) if code in STATUS_LABELS_ZH else code
+
+
 def _event_text(e: CaseEvent) -> str:
-    """A timeline line in words: canonical statuses by their Chinese labels."""
+    """A timeline line in words: canonical statuses by their labels (the event's own summary,
+    written by the hub when it happened, stays as recorded)."""
     detail = e.detail if isinstance(e.detail, dict) else {}
     if e.kind == "status_changed" and "to" in detail:
-        text = f"{STATUS_LABELS_ZH.get(detail.get('from', ''), detail.get('from', ''))} → " \
-               f"{STATUS_LABELS_ZH.get(detail['to'], detail['to'])}"
+        text = f"{_status_label(detail.get('from', ''))} → {_status_label(detail['to'])}"
         if detail.get("lifecycle"):
-            text += "（人工操作后更正）"
-        return text + (f"：{detail['reason']}" if detail.get("reason") else "")
+            text += _("（人工操作后更正）")
+        return text + (_("：%(reason)s", reason=detail["reason"]) if detail.get("reason") else "")
     status = detail.get("status")
     if e.kind == "ticket_status" and isinstance(status, list) and len(status) == 2:
-        before, after = (STATUS_LABELS_ZH.get(x, x) for x in status)
+        before, after = (_status_label(x) for x in status)
         return f"{e.summary}（{before} → {after}）"
     return e.summary
 
@@ -337,11 +356,14 @@ def _timeline(s: Session, case: Case) -> list[TimelineItem]:
                                   _message_row(message) if message is not None else None))
     for m in messages.values():
         if m.id not in named:
-            items.append(TimelineItem(m.created_at, "outbound", f"计划发往 {m.system_key}：{_operation(m)}",
+            planned = _("计划发往 %(system)s：%(operation)s", system=m.system_key, operation=_operation(m))
+            items.append(TimelineItem(m.created_at, "outbound", planned,
                                       m.system_key, "hub", _message_row(m)))
         if m.sent_at is not None:
-            ref = f"，对方编号 {m.external_ref}" if m.external_ref else ""
-            items.append(TimelineItem(m.sent_at, "outbound_sent", f"{m.system_key} 已接收：{_operation(m)}{ref}",
+            text = (_("%(system)s 已接收：%(operation)s，对方编号 %(ref)s", system=m.system_key,
+                      operation=_operation(m), ref=m.external_ref) if m.external_ref
+                    else _("%(system)s 已接收：%(operation)s", system=m.system_key, operation=_operation(m)))
+            items.append(TimelineItem(m.sent_at, "outbound_sent", text,
                                       m.system_key, "hub", _message_row(m)))
     return sorted(items, key=lambda i: i.at)
 
@@ -398,7 +420,7 @@ def _nice_length(metres: float) -> float:
 
 
 def _location_map(case: Case, tickets: list[Ticket]) -> LocationMap | None:
-    placed = [("case", f"案件 {case.number}", case.lat, case.lng)] + \
+    placed = [("case", _("案件 %(number)s", number=case.number), case.lat, case.lng)] + \
              [("ticket", f"{t.system_key} {t.external_id}", t.lat, t.lng) for t in tickets]
     located = [(k, label, lat, lng) for k, label, lat, lng in placed if lat is not None and lng is not None]
     if not located:
@@ -413,7 +435,8 @@ def _location_map(case: Case, tickets: list[Ticket]) -> LocationMap | None:
                        round(math.hypot(dx, dy))) for k, label, dx, dy in metres]
     bar_m = _nice_length(MAP_W / 4 / px_per_m)
     return LocationMap(_placed_labels(sorted(points, key=lambda p: p.kind != "case")), round(bar_m * px_per_m, 1),
-                       f"{bar_m / 1000:g} 公里" if bar_m >= 1000 else f"{bar_m:g} 米", case.grid_code,
+                       _("%(n)s 公里", n=f"{bar_m / 1000:g}") if bar_m >= 1000 else _("%(n)s 米", n=f"{bar_m:g}"),
+                       case.grid_code,
                        missing=[label for k, label, lat, lng in placed if lat is None or lng is None])
 
 
@@ -468,7 +491,7 @@ def _case_action(case_id: int, form: str, act: Callable[[str], str]) -> Response
 @roles(*OPERATORS)
 def work_case_route(case_id: int) -> Response:
     def act(_number: str) -> str:
-        key, reason = _text("system_key", 1, 64, "处理系统"), _text("reason", 0, 500, "说明")
+        key, reason = _text("system_key", 1, 64, _("处理系统")), _text("reason", 0, 500, _("说明"))
         ctx = _ctx()
         with ctx.db.session() as s:
             case = _locked_case(s, case_id)
@@ -476,14 +499,17 @@ def work_case_route(case_id: int) -> Response:
             try:
                 routed = routing.route_case(ctx, s, case, key, actor=str(g.caller["name"]), reason=reason)
             except routing.RoutingError as exc:
-                raise Refused("system_key", f"转派未执行：{ROUTE_REFUSALS.get(exc.kind, '被拒绝')}（{exc}）") from exc
+                raise Refused("system_key", _("转派未执行：%(why)s（%(detail)s）",
+                                              why=ROUTE_REFUSALS.get(exc.kind, _("被拒绝")), detail=exc)) from exc
             _audit("case.route", "case", case.number, {"owner_system": before},
                    {"owner_system": routed.system_key, "message_id": routed.message_id,
                     "external_no": routed.external_no, "reason": reason}, s)
             planned, number = sync.take_planned(s), case.number
         outbox.nudge(ctx, planned)
-        made = "已有该系统记录，未新建" if routed.message_id is None else f"将以 {routed.external_no} 在该系统建档"
-        return f"案件 {number} 已转 {key} 处理（{made}）"
+        if routed.message_id is None:
+            return _("案件 %(number)s 已转 %(system)s 处理（已有该系统记录，未新建）", number=number, system=key)
+        return _("案件 %(number)s 已转 %(system)s 处理（将以 %(external_no)s 在该系统建档）", number=number, system=key,
+                 external_no=routed.external_no)
 
     return _case_action(case_id, "route", act)
 
@@ -494,22 +520,23 @@ def work_case_verify(case_id: int) -> Response:
     def act(_number: str) -> str:
         result = request.form.get("result", "")
         if result not in ("pass", "fail"):
-            raise Refused("result", "请选择核查结果：通过或不通过")
-        text = _text("text", 2, 500, "核查情况")
+            raise Refused("result", _("请选择核查结果：通过或不通过"))
+        text = _text("text", 2, 500, _("核查情况"))
         ctx = _ctx()
         with ctx.db.session() as s:
             case = _locked_case(s, case_id)
             if case.status != CanonicalStatus.RESOLVED.value:
-                raise Refused("form", f"案件 {case.number} 当前为“{STATUS_LABELS_ZH.get(case.status, case.status)}”，"
-                                      "只有“已处置”的案件才能现场核查")
+                raise Refused("form", _("案件 %(number)s 当前为“%(status)s”，只有“已处置”的案件才能现场核查",
+                                        number=case.number, status=_status_label(case.status)))
             target = CanonicalStatus.VERIFIED.value if result == "pass" else CanonicalStatus.REOPENED.value
             sync.plan_hub_change(s, case, target, actor=str(g.caller["name"]), reason=text)
             planned, number = sync.take_planned(s), case.number
             _audit("case.verify", "case", number, {"status": CanonicalStatus.RESOLVED.value},
                    {"status": target, "result": result, "text": text, "planned": planned}, s)
         outbox.nudge(ctx, planned)
-        outcome = "通过，已核查" if result == "pass" else "不通过，已重新办理"
-        return f"案件 {number} 核查{outcome}（通知 {planned} 个系统记录）"
+        if result == "pass":
+            return _("案件 %(number)s 核查通过，已核查（通知 %(n)s 个系统记录）", number=number, n=planned)
+        return _("案件 %(number)s 核查不通过，已重新办理（通知 %(n)s 个系统记录）", number=number, n=planned)
 
     return _case_action(case_id, "verify", act)
 
@@ -518,14 +545,14 @@ def work_case_verify(case_id: int) -> Response:
 @roles(*OPERATORS)
 def work_case_merge(case_id: int) -> Response:
     def act(source: str) -> str:
-        number = _text("into", 1, 32, "目标案件编号")
-        reason = _text("reason", 1, 500, "合并原因")
+        number = _text("into", 1, 32, _("目标案件编号"))
+        reason = _text("reason", 1, 500, _("合并原因"))
         into = _case_id_by_number(number, "into")
-        op = _service("into", "合并", lambda: dedup_ops.merge_cases(_ctx(), case_id, into, str(g.caller["name"]),
+        op = _service("into", _("合并"), lambda: dedup_ops.merge_cases(_ctx(), case_id, into, str(g.caller["name"]),
                                                                    reason, scope=_scope()))
         _audit("case.merge", "case", source, {"case": source},
                {"into_case": number, "operation_id": op["id"], "moves": op["detail"]["moves"], "reason": reason})
-        return f"已将本案并入 {number}（操作 #{op['id']}，可撤销）"
+        return _("已将本案并入 %(number)s（操作 #%(id)s，可撤销）", number=number, id=op["id"])
 
     return _case_action(case_id, "merge", act)
 
@@ -541,20 +568,24 @@ def work_case_split(case_id: int) -> Response:
 
 def _split(case_id: int, ticket_id: str, reason_field: str) -> str:
     """Take one ticket of the case out: into a new case, or into the case numbered ``to``."""
-    reason = _text(reason_field, 1, 500, "拆分原因")
-    number = _text("to", 0, 32, "目标案件编号")
+    reason = _text(reason_field, 1, 500, _("拆分原因"))
+    number = _text("to", 0, 32, _("目标案件编号"))
     with _ctx().db.read_session() as s:
         ticket = s.get(Ticket, int(ticket_id)) if ticket_id.isdigit() and len(ticket_id) < 10 else None
         if ticket is None or ticket.case_id != case_id:
-            raise Refused(reason_field, "该工单已不在本案中，请刷新页面")
+            raise Refused(reason_field, _("该工单已不在本案中，请刷新页面"))
         key, external_id = ticket.system_key, ticket.external_id
     target = _case_id_by_number(number, "to") if number else None
-    op = _service(reason_field, "拆分", lambda: dedup_ops.split_ticket(
+    op = _service(reason_field, _("拆分"), lambda: dedup_ops.split_ticket(
         _ctx(), key, external_id, str(g.caller["name"]), reason, target, scope=_scope()))
-    where = number or f"新案件 #{op['detail'].get('created_case')}"
+    created = op["detail"].get("created_case")
     _audit("ticket.split", "ticket", f"{key}/{external_id}", {"case_id": case_id},
-           {"to": where, "operation_id": op["id"], "reason": reason})
-    return f"已将 {key} {external_id} 拆出至{where}（操作 #{op['id']}，可撤销）"
+           {"to": number or f"新案件 #{created}", "operation_id": op["id"], "reason": reason})
+    if number:
+        return _("已将 %(system)s %(external_id)s 拆出至%(number)s（操作 #%(id)s，可撤销）", system=key,
+                 external_id=external_id, number=number, id=op["id"])
+    return _("已将 %(system)s %(external_id)s 拆出至新案件 #%(case)s（操作 #%(id)s，可撤销）", system=key,
+             external_id=external_id, case=created, id=op["id"])
 
 
 # ----------------------------------------------------------------------------- 复核队列: the review queue
@@ -626,16 +657,18 @@ def _decided(review_id: int, verdict: str, decision: dict[str, Any], extra: dict
     op = decision["operation"]
     _audit(f"review.{verdict}", "review", str(review_id), {"review_status": ReviewStatus.PENDING},
            {"review_status": decision["review"]["review_status"], "operation_id": op["id"] if op else None, **extra})
-    undo = f"（操作 #{op['id']}，可撤销）" if op else ""
-    return f"复核 #{review_id}：{REVIEW_LABELS.get(decision['review']['review_status'], '')}{undo}"
+    label = REVIEW_LABELS.get(decision["review"]["review_status"], "")
+    if op:
+        return _("复核 #%(id)s：%(result)s（操作 #%(op)s，可撤销）", id=review_id, result=label, op=op["id"])
+    return _("复核 #%(id)s：%(result)s", id=review_id, result=label)
 
 
 @bp.post("/work/review/<int(max=2147483647):review_id>/accept")
 @roles(*OPERATORS)
 def work_review_accept(review_id: int) -> Response:
     def act() -> str:
-        note = _text("note", 0, 500, "备注")
-        decision = _service("accept", "并案", lambda: dedup_ops.accept_review(
+        note = _text("note", 0, 500, _("备注"))
+        decision = _service("accept", _("并案"), lambda: dedup_ops.accept_review(
             _ctx(), review_id, str(g.caller["name"]), note, scope=_scope()))
         return _decided(review_id, "accept", decision, {"note": note})
 
@@ -646,8 +679,8 @@ def work_review_accept(review_id: int) -> Response:
 @roles(*OPERATORS)
 def work_review_reject(review_id: int) -> Response:
     def act() -> str:
-        note = _text("note", 0, 500, "备注")
-        decision = _service("reject", "判定", lambda: dedup_ops.reject_review(
+        note = _text("note", 0, 500, _("备注"))
+        decision = _service("reject", _("判定"), lambda: dedup_ops.reject_review(
             _ctx(), review_id, str(g.caller["name"]), note, scope=_scope()))
         return _decided(review_id, "reject", decision, {"note": note})
 
@@ -658,10 +691,10 @@ def work_review_reject(review_id: int) -> Response:
 @roles(*OPERATORS)
 def work_review_link(review_id: int) -> Response:
     def act() -> str:
-        number = _text("case_number", 1, 32, "案件编号")
-        note = _text("note", 0, 500, "备注")
+        number = _text("case_number", 1, 32, _("案件编号"))
+        note = _text("note", 0, 500, _("备注"))
         target = _case_id_by_number(number, "case_number")
-        decision = _service("case_number", "改关联", lambda: dedup_ops.link_review_elsewhere(
+        decision = _service("case_number", _("改关联"), lambda: dedup_ops.link_review_elsewhere(
             _ctx(), review_id, target, str(g.caller["name"]), note, scope=_scope()))
         return _decided(review_id, "link", decision, {"case_number": number, "note": note})
 
@@ -674,7 +707,7 @@ def work_review_split(review_id: int) -> Response:
     def act() -> str:
         item = dedup_ops.get_review(_ctx(), review_id, scope=_scope())
         if item["ticket"] is None or item["case"] is None:
-            raise Refused("split_reason", "该工单已不在任何案件中")
+            raise Refused("split_reason", _("该工单已不在任何案件中"))
         return _split(item["case"]["id"], str(item["ticket"]["id"]), "split_reason")
 
     return _review_action(review_id, "split", act)

@@ -11,6 +11,7 @@ in Asia/Shanghai whatever the language.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,7 +47,7 @@ def compile_catalogs(root: Path = TRANSLATIONS) -> None:
             continue
         with po.open("rb") as f:
             catalog = read_po(f, locale=po.parent.parent.name)
-        tmp = mo.with_suffix(".mo.tmp")
+        tmp = mo.with_suffix(f".mo.{os.getpid()}.tmp")  # several processes may start at once
         with tmp.open("wb") as f:
             write_mo(f, catalog, use_fuzzy=False)
         tmp.replace(mo)

@@ -30,13 +30,15 @@ DEFAULT_MODEL_PATH = Path(__file__).with_name("default_model.yaml")
 # model's weights counts 0 (no evidence either way).
 LEVELS: dict[str, tuple[str, ...]] = {
     "distance": ("le_15m", "le_40m", "le_80m", "le_150m", "le_300m", "far", "weak"),
-    "time": ("le_0.1w", "le_0.3w", "le_0.6w", "le_1w", "beyond"),
+    "time": ("le_0.02w", "le_0.05w", "le_0.1w", "le_0.3w", "le_0.6w", "le_1w", "beyond"),
     "category": ("exact", "group", "other_group"),
     "text": ("ge_0.5", "ge_0.3", "ge_0.15", "gt_0", "none", "missing"),
     "address": ("same_place", "same_compound", "other_building", "near_number", "same_road", "different",
                 "missing"),
     "phone": ("same", "different", "missing"),
     "system": ("same", "other"),
+    # other open candidate cases that could as well be the ticket's incident (case level)
+    "rivals": ("none", "one", "several"),
 }
 FEATURES = tuple(LEVELS)
 
@@ -65,6 +67,11 @@ class DedupModel:
     # a strong match to a case closed at most this long ago is linked as a recurrence
     recurrence_days: float = 60.0
     version: str = "untrained"
+    # per category group: corrections added to ``weights`` and ``prior`` (a group whose
+    # incidents look alike, e.g. illegal construction in one compound for weeks, learns that a
+    # shared compound is weaker evidence there than for a stall on a road)
+    group_weights: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)
+    group_priors: Mapping[str, float] = field(default_factory=dict)
 
     def window_h(self, category: str) -> float:
         return float(self.windows_h.get(category, self.default_window_h))
@@ -72,8 +79,14 @@ class DedupModel:
     def thresholds_for(self, group: str) -> Thresholds:
         return self.thresholds.get(group, self.default_thresholds)
 
-    def weight(self, feature: str, level: str) -> float:
-        return float(self.weights.get(feature, {}).get(level, 0.0))
+    def weight(self, feature: str, level: str, group: str | None = None) -> float:
+        value = float(self.weights.get(feature, {}).get(level, 0.0))
+        if group is not None and group in self.group_weights:
+            value += float(self.group_weights[group].get(feature, {}).get(level, 0.0))
+        return value
+
+    def prior_for(self, group: str | None = None) -> float:
+        return self.prior + float(self.group_priors.get(group, 0.0)) if group is not None else self.prior
 
     @property
     def max_window_h(self) -> float:
@@ -100,6 +113,11 @@ class DedupModel:
             "default_thresholds": {"auto": self.default_thresholds.auto, "review": self.default_thresholds.review},
             "thresholds": {g: {"auto": t.auto, "review": t.review} for g, t in sorted(self.thresholds.items())},
             "recurrence_days": self.recurrence_days,
+            **({"group_priors": {g: round(float(v), 4) for g, v in sorted(self.group_priors.items())}}
+               if self.group_priors else {}),
+            **({"group_weights": {g: {f: {lvl: round(float(w), 4) for lvl, w in levels.items() if w}
+                                      for f, levels in fw.items()}
+                                  for g, fw in sorted(self.group_weights.items())}} if self.group_weights else {}),
         }
 
     def save(self, path: Path, header: str = "") -> None:
@@ -107,25 +125,37 @@ class DedupModel:
         path.write_text((header + "\n" if header else "") + text, encoding="utf-8")
 
 
-def model_from_dict(raw: Mapping[str, Any]) -> DedupModel:
-    """Validate and build a model; ``ValueError`` says what is wrong."""
+def _weights(raw: Any, where: str) -> dict[str, dict[str, float]]:
     if not isinstance(raw, Mapping):
-        raise ValueError("a dedup model is a mapping")
-    weights_raw = raw.get("weights") or {}
-    if not isinstance(weights_raw, Mapping):
-        raise ValueError("weights must be a mapping of feature → level → weight")
+        raise ValueError(f"{where} must be a mapping of feature → level → weight")
     weights: dict[str, dict[str, float]] = {}
-    for feature, levels in weights_raw.items():
+    for feature, levels in raw.items():
         if feature not in LEVELS:
             raise ValueError(f"unknown feature {feature!r} (known: {', '.join(FEATURES)})")
         if not isinstance(levels, Mapping):
-            raise ValueError(f"weights.{feature} must map levels to numbers")
+            raise ValueError(f"{where}.{feature} must map levels to numbers")
         for level, value in levels.items():
             if level not in LEVELS[feature]:
                 raise ValueError(f"unknown level {feature}.{level} (known: {', '.join(LEVELS[feature])})")
             if not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"weights.{feature}.{level} must be a finite number")
-        weights[feature] = {str(k): float(v) for k, v in levels.items()}
+                raise ValueError(f"{where}.{feature}.{level} must be a finite number")
+        weights[str(feature)] = {str(k): float(v) for k, v in levels.items()}
+    return weights
+
+
+def model_from_dict(raw: Mapping[str, Any]) -> DedupModel:
+    """Validate and build a model; ``ValueError`` says what is wrong."""
+    if not isinstance(raw, Mapping):
+        raise ValueError("a dedup model is a mapping")
+    weights = _weights(raw.get("weights") or {}, "weights")
+    group_weights_raw = raw.get("group_weights") or {}
+    if not isinstance(group_weights_raw, Mapping):
+        raise ValueError("group_weights must map category groups to weights")
+    group_weights = {str(g): _weights(w or {}, f"group_weights.{g}") for g, w in group_weights_raw.items()}
+    group_priors_raw = raw.get("group_priors") or {}
+    if not isinstance(group_priors_raw, Mapping) or not all(
+            isinstance(v, int | float) and math.isfinite(v) for v in group_priors_raw.values()):
+        raise ValueError("group_priors must map category groups to finite numbers")
 
     def thresholds(node: Any, where: str) -> Thresholds:
         if not isinstance(node, Mapping) or "auto" not in node or "review" not in node:
@@ -148,6 +178,8 @@ def model_from_dict(raw: Mapping[str, Any]) -> DedupModel:
                                       "default_thresholds"),
         recurrence_days=float(raw.get("recurrence_days", 60.0)),
         version=str(raw.get("version", "custom")),
+        group_weights=group_weights,
+        group_priors={str(g): float(v) for g, v in group_priors_raw.items()},
     )
 
 

@@ -106,6 +106,10 @@ def _distance_level(a: NormalizedTicket, b: NormalizedTicket) -> str:
 
 def _time_level(elapsed_h: float, window_h: float) -> str:
     ratio = abs(elapsed_h) / window_h
+    if ratio <= 0.02:
+        return "le_0.02w"
+    if ratio <= 0.05:
+        return "le_0.05w"
     if ratio <= 0.1:
         return "le_0.1w"
     if ratio <= 0.3:
@@ -178,10 +182,36 @@ def _hours(a: datetime, b: datetime) -> float:
     return (a - b).total_seconds() / 3600.0
 
 
+# levels under which another candidate case still looks like the ticket's incident
+_IMPLAUSIBLE = {"category": {"other_group"}, "time": {"beyond"}, "address": {"other_building", "different"},
+                "distance": {"far", "le_300m", "le_150m"}}
+
+
+# address levels that name another place on the same compound or road, and those that leave
+# it open
+_CONFLICTS = frozenset({"other_building", "near_number"})
+_UNSPECIFIC = frozenset({"same_compound", "same_road"})
+
+
+def _plausible(levels: dict[str, str]) -> bool:
+    return all(levels[f] not in bad for f, bad in _IMPLAUSIBLE.items())
+
+
+def _rival_level(n: int) -> str:
+    return "none" if n == 0 else "one" if n == 1 else "several"
+
+
 def score_members(model: DedupModel, ticket: NormalizedTicket, members: Iterable[Member]) -> list[CaseScore]:
-    """Every candidate case scored through its best member, best first."""
+    """Every candidate case scored through its best member, best first.
+
+    ``rivals`` is a case-level feature: how many *other* open candidate cases are plausible
+    for the ticket too (same category group, inside the window, no conflicting address, not
+    far). A compound-only report with one open incident of its kind at that compound is a
+    different bet from one with three."""
     window = model.window_h(ticket.category)
-    best: dict[int, CaseScore] = {}
+    group, prior = ticket.group, model.prior_for(ticket.group)
+    best: dict[int, tuple[float, Member, dict[str, str]]] = {}
+    conflicts: dict[int, str] = {}
     for member in members:
         other = member.ticket
         window_pair = max(window, model.window_h(other.category))
@@ -190,13 +220,30 @@ def score_members(model: DedupModel, ticket: NormalizedTicket, members: Iterable
         else:
             started = member.case_started or other.reported_at
         levels = compare(ticket, other, _hours(ticket.reported_at, started), window_pair)
-        contributions = tuple(Contribution(f, levels[f], model.weight(f, levels[f])) for f in FEATURES)
-        score = model.prior + sum(c.weight for c in contributions)
+        score = prior + sum(model.weight(f, levels[f], group) for f in levels)
+        if levels["address"] in _CONFLICTS:
+            conflicts.setdefault(member.case_id, levels["address"])
         current = best.get(member.case_id)
-        if current is None or score > current.score:
-            best[member.case_id] = CaseScore(member.case_id, member.ticket_id, score, model.probability(score),
-                                             contributions, member.case_status)
-    return sorted(best.values(), key=lambda c: (-c.score, c.case_id))
+        if current is None or score > current[0]:
+            best[member.case_id] = (score, member, levels)
+    for case_id, (score, member, levels) in list(best.items()):
+        # a member that does not say which building must not hide one that names another
+        if case_id in conflicts and levels["address"] in _UNSPECIFIC:
+            level = conflicts[case_id]
+            best[case_id] = (score - model.weight("address", levels["address"], group)
+                             + model.weight("address", level, group), member, {**levels, "address": level})
+    plausible = {case_id for case_id, (_, member, levels) in best.items()
+                 if member.case_status not in CLOSED_STATUSES and member.case_status not in ENDED_STATUSES
+                 and _plausible(levels)}
+    out = []
+    for case_id, (score, member, levels) in best.items():
+        rivals = _rival_level(len(plausible) - (1 if case_id in plausible else 0))
+        levels = {**levels, "rivals": rivals}
+        contributions = tuple(Contribution(f, levels[f], model.weight(f, levels[f], group)) for f in FEATURES)
+        score += model.weight("rivals", rivals, group)
+        out.append(CaseScore(case_id, member.ticket_id, score, model.probability(score), contributions,
+                             member.case_status))
+    return sorted(out, key=lambda c: (-c.score, c.case_id))
 
 
 def decide(model: DedupModel, ticket: NormalizedTicket, members: Sequence[Member],

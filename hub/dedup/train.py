@@ -3,10 +3,10 @@
 1. **Windows**: per category, the 99th percentile of "hours from an incident's first report to a
    later one" in the labels, with 15 % head-room (at least two hours); the default window is used
    for categories with too few examples.
-2. **Weights**: tickets are replayed in time order against the true clusters; every blocked
-   (ticket, earlier member) pair is counted by feature level, separately for pairs of the same
-   cluster (m) and of different ones (u); a level's weight is ``log2(m/u)`` with add-one
-   smoothing, the prior is ``log2(M/U)``.
+2. **Weights**: tickets are replayed in time order against the true clusters; every
+   (ticket, candidate case) comparison is counted by feature levels and whether it is the same
+   incident, and a logistic regression on those patterns gives the shared weights and prior
+   (log2 units) plus, for each category group with enough comparisons, L2-pulled corrections.
 3. **Thresholds**: the learned model is replayed as ingestion would run it (streaming, against
    the cases it forms itself); per group, ``auto`` is the lowest probability at which the
    automatic links reach the target precision (default 0.995) and ``review`` the lowest at which
@@ -78,41 +78,74 @@ def learn_windows(data: Sequence[Labelled], default_h: float) -> dict[str, float
     return windows
 
 
-def collect_patterns(data: Sequence[Labelled], model: DedupModel, taxonomy: Taxonomy,
-                     ) -> Counter[tuple[tuple[str, ...], bool]]:
-    """(feature levels, same incident?) counts of every (ticket, candidate case) comparison in a
-    replay against the true clusters; each case is compared through its best member under
-    ``model``, exactly as ``decide`` compares (an untrained model picks the first member)."""
+Pattern = tuple[str, tuple[str, ...], bool]  # (ticket's category group, feature levels, same incident?)
+
+
+def collect_patterns(data: Sequence[Labelled], model: DedupModel, taxonomy: Taxonomy) -> Counter[Pattern]:
+    """(group, feature levels, same incident?) counts of every (ticket, candidate case)
+    comparison in a replay against the true clusters; each case is compared through its best
+    member under ``model``, exactly as ``decide`` compares (an untrained model picks the first
+    member)."""
     index = MemoryIndex(model, taxonomy)
     case_of: dict[str, int] = {}
-    counts: Counter[tuple[tuple[str, ...], bool]] = Counter()
+    counts: Counter[Pattern] = Counter()
     for i, item in enumerate(data):
         truth = case_of.get(item.cluster)
         for scored in score_members(model, item.ticket, index.candidates(item.ticket)):
-            counts[tuple(c.level for c in scored.contributions), scored.case_id == truth] += 1
+            counts[item.ticket.group, tuple(c.level for c in scored.contributions), scored.case_id == truth] += 1
         case_id = case_of.setdefault(item.cluster, i)
         index.add(i, case_id, item.ticket)
     return counts
 
 
-def fit_weights(counts: Counter[tuple[tuple[str, ...], bool]], *, l2: float = 1.0,
-                iterations: int = 4000) -> tuple[dict[str, dict[str, float]], float]:
+# a group's own corrections are learned only from this many comparisons of its tickets, and
+# pulled towards zero (the shared weights) by a penalty worth this many comparisons
+GROUP_MIN_COMPARISONS = 2000
+GROUP_L2 = 50.0
+
+
+@dataclass
+class Fitted:
+    weights: dict[str, dict[str, float]]
+    prior: float
+    group_weights: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    group_priors: dict[str, float] = field(default_factory=dict)
+
+
+def fit_model(counts: Counter[Pattern], *, l2: float = 1.0, group_l2: float | None = None,
+              iterations: int = 4000, per_group: bool = True) -> Fitted:
     """Logistic regression on one-hot feature levels (aggregated by pattern, so it is small):
     unlike independent m/u counting it does not count the same evidence twice when features
-    move together (a close pin and the same house number). Coefficients are returned in log2
-    units, so they read and add up exactly like Fellegi–Sunter weights."""
+    move together (a close pin and the same house number). Each category group with enough
+    comparisons also gets its own corrections (a prior and a weight per level, L2-pulled to
+    zero), since one compound over three weeks is not one road over three hours.
+    Coefficients are returned in log2 units, so they read and add up exactly like
+    Fellegi–Sunter weights."""
     import numpy as np  # training only; scoring is a dictionary look-up
 
-    columns = [(f, level) for f in FEATURES for level in LEVELS[f]]
+    shared = [(f, level) for f in FEATURES for level in LEVELS[f]]
+    per: Counter[str] = Counter()
+    for (group, _, _), n in counts.items():
+        per[group] += n
+    groups = sorted(g for g, n in per.items() if per_group and n >= GROUP_MIN_COMPARISONS)
+    columns: list[tuple[str | None, str, str]] = [(None, f, lv) for f, lv in shared]
+    for g in groups:
+        columns += [(g, "prior", "")] + [(g, f, lv) for f, lv in shared]
     col = {key: j for j, key in enumerate(columns)}
     patterns = sorted(counts)
     x = np.zeros((len(patterns), len(columns)))
-    for i, (levels, _) in enumerate(patterns):
+    for i, (group, levels, _) in enumerate(patterns):
         for feature, level in zip(FEATURES, levels, strict=True):
-            x[i, col[feature, level]] = 1.0
-    y = np.array([1.0 if same else 0.0 for _, same in patterns])
+            x[i, col[None, feature, level]] = 1.0
+            if (group, feature, level) in col:
+                x[i, col[group, feature, level]] = 1.0
+        if (group, "prior", "") in col:
+            x[i, col[group, "prior", ""]] = 1.0
+    y = np.array([1.0 if same else 0.0 for _, _, same in patterns])
     w = np.array([float(counts[p]) for p in patterns])
     total = w.sum()
+    group_l2 = GROUP_L2 if group_l2 is None else group_l2
+    penalty = np.array([l2 if g is None else group_l2 for g, _, _ in columns])
     coef, bias = np.zeros(len(columns)), 0.0
     m_coef, v_coef, m_bias, v_bias = np.zeros(len(columns)), np.zeros(len(columns)), 0.0, 0.0
     rate, beta1, beta2, eps = 0.05, 0.9, 0.999, 1e-8
@@ -120,7 +153,7 @@ def fit_weights(counts: Counter[tuple[tuple[str, ...], bool]], *, l2: float = 1.
         z = np.clip(x @ coef + bias, -35, 35)
         p = 1.0 / (1.0 + np.exp(-z))
         err = (p - y) * w
-        g_coef = (x.T @ err) / total + l2 * coef / total
+        g_coef = (x.T @ err) / total + penalty * coef / total
         g_bias = float(err.sum() / total)
         m_coef = beta1 * m_coef + (1 - beta1) * g_coef
         v_coef = beta2 * v_coef + (1 - beta2) * g_coef**2
@@ -130,21 +163,36 @@ def fit_weights(counts: Counter[tuple[tuple[str, ...], bool]], *, l2: float = 1.
         bias -= rate * (m_bias / (1 - beta1**step)) / (math.sqrt(v_bias / (1 - beta2**step)) + eps)
     seen = x.T @ w > 0
     ln2 = math.log(2)
-    weights: dict[str, dict[str, float]] = {f: {} for f in FEATURES}
-    for (feature, level), j in col.items():
+    fitted = Fitted({f: {} for f in FEATURES}, round(bias / ln2, 3))
+    for (owner, feature, level), j in col.items():
         # a level never seen in training carries no evidence
-        weights[feature][level] = round(float(coef[j]) / ln2, 3) if seen[j] else 0.0
-    return weights, round(bias / ln2, 3)
+        value = round(float(coef[j]) / ln2, 3) if seen[j] else 0.0
+        if owner is None:
+            fitted.weights[feature][level] = value
+        elif feature == "prior":
+            fitted.group_priors[owner] = value
+        elif value:
+            fitted.group_weights.setdefault(owner, {}).setdefault(feature, {})[level] = value
+    return fitted
+
+
+def fit_weights(counts: Counter[tuple[tuple[str, ...], bool]], *, l2: float = 1.0,
+                iterations: int = 4000) -> tuple[dict[str, dict[str, float]], float]:
+    """Shared weights and prior only, from (levels, same incident?) counts."""
+    fitted = fit_model(Counter({("", levels, same): n for (levels, same), n in counts.items()}),
+                       l2=l2, iterations=iterations, per_group=False)
+    return fitted.weights, fitted.prior
 
 
 def learn_weights(data: Sequence[Labelled], base: DedupModel, taxonomy: Taxonomy, rounds: int = 2,
-                  ) -> tuple[dict[str, dict[str, float]], float]:
+                  per_group: bool = True) -> DedupModel:
     """Fit, then refit with each case compared through the member the fitted model prefers."""
     model = base
     for _ in range(rounds):
-        weights, prior = fit_weights(collect_patterns(data, model, taxonomy))
-        model = replace(model, weights=weights, prior=prior)
-    return dict(model.weights), model.prior  # type: ignore[arg-type]
+        fitted = fit_model(collect_patterns(data, model, taxonomy), per_group=per_group)
+        model = replace(model, weights=fitted.weights, prior=fitted.prior,
+                        group_weights=fitted.group_weights, group_priors=fitted.group_priors)
+    return model
 
 
 @dataclass
@@ -275,8 +323,7 @@ def train(rows: Iterable[Mapping[str, Any]], taxonomy: Taxonomy, hasher: Callabl
     data = labelled(rows, taxonomy, hasher)
     windows = {**base.windows_h, **learn_windows(data, base.default_window_h)}
     staged = replace(base, windows_h=windows)
-    weights, prior = learn_weights(data, staged, taxonomy)
-    staged = replace(staged, weights=weights, prior=prior)
+    staged = learn_weights(data, staged, taxonomy)
     default, groups = tune_thresholds(staged, data, taxonomy, precision=precision, review_share=review_share)
     trained = replace(staged, default_thresholds=default, thresholds=groups, version=version)
     return trained, stream(trained, data, taxonomy), data

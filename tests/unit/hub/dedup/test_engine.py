@@ -137,8 +137,8 @@ def test_training_learns_windows_weights_and_thresholds_from_labels() -> None:
 
 
 def test_fit_weights_prefers_evidence_seen_with_matches() -> None:
-    levels_match = ("le_15m", "le_0.1w", "exact", "ge_0.5", "same_place", "missing", "other")
-    levels_other = ("far", "le_1w", "group", "none", "different", "missing", "other")
+    levels_match = ("le_15m", "le_0.1w", "exact", "ge_0.5", "same_place", "missing", "other", "none")
+    levels_other = ("far", "le_1w", "group", "none", "different", "missing", "other", "several")
     from collections import Counter
     counts: Counter[tuple[tuple[str, ...], bool]] = Counter({(levels_match, True): 200, (levels_match, False): 2,
                                                              (levels_other, False): 500, (levels_other, True): 1})

@@ -98,6 +98,7 @@ def test_decide_links_reviews_and_opens_from_the_case_best_member() -> None:
     # between the thresholds: review
     best = score_members(model, ticket, [same])[0]
     wary = DedupModel(weights=model.weights, prior=model.prior, windows_h=model.windows_h,
+                      group_weights=model.group_weights, group_priors=model.group_priors,
                       default_thresholds=Thresholds(0.9999999, best.probability - 1e-6))
     assert decide(wary, ticket, [same]).action == REVIEW
     # a strong match to a closed case is a recurrence

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from hub.facade import HUB_SYSTEM_TYPE, CaseView, MatchDecision, TicketView
 from hub.lifecycle import TICKET_ONLY, IllegalTransition, is_legal
 from hub.models import Case, CaseEvent, Ticket, TicketReference, utcnow
-from hub.services import sync
+from hub.services import sync, workdays
 from mappings.canonical import CanonicalStatus
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -118,6 +118,7 @@ def refresh_case(session: Session, case: Case, *, operator: bool = False) -> Non
                       system_key=newest.system_key, detail=detail)
             previous, case.status = case.status, candidate
             taken = True
+            workdays.pause_clock(session, case, previous)
             if legal:  # tell the other linked systems (an operator's override corrects our record only)
                 sync.plan_status_change(session, case, previous=previous, source_ticket=newest)
         else:

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from hub.context import HubContext
 from hub.crypto import normalize_phone
-from hub.facade import CaseView, ExternalRef, MatchDecision, TicketView
+from hub.facade import GRID_REPORT_TYPE, CaseView, ExternalRef, MatchDecision, TicketView
 from hub.models import Case, InboundEvent, InboundStatus, MappingVersion, System, Ticket, TicketAlias, TicketReference
 from hub.models.base import utcnow
 from hub.services import cases as case_service
-from hub.services import outbox, routing, sync
+from hub.services import outbox, routing, sync, task_list
 from hub.services.mapping_versions import ensure_default_mapping, parsed
 from hub.services.redact import redact_text
 from hub.services.systems import SystemNotFound, get_system
@@ -219,6 +219,9 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
         else:
             case = case_service.open_case(s, ticket)
             created_case = True
+            # the task list starts the hub's clock; a case the hub originates (a grid worker's
+            # report) is also routed by it: a department's own record is already being handled
+            task_list.apply_task_list(ctx, s, case, actor="hub", route=ticket.system_type == GRID_REPORT_TYPE)
         if ctx.dedup is not None:
             considered = ctx.dedup.undecided(ticket.id)
             if decision is not None or considered is not None:

@@ -79,7 +79,7 @@ from sqlalchemy.orm import Session
 
 from hub.lifecycle import MAIN_PATH
 from hub.models import Case, CaseEvent, SyncLink, Ticket, utcnow
-from hub.services import outbox
+from hub.services import outbox, workdays
 from hub.services.mapping_versions import active_version, parsed_in
 from mappings.canonical import STATUS_LABELS_ZH, CanonicalStatus
 from mappings.engine import outbound_action
@@ -190,6 +190,7 @@ def plan_hub_change(session: Session, case: Case, status: str, *, actor: str, re
               detail={"from": previous, "to": status, "by": "hub", "reason": reason})
     case.status = status
     case.updated_at = utcnow()
+    workdays.pause_clock(session, case, previous)
     return plan_status_change(session, case, previous=previous, source_ticket=None, reason=reason)
 
 

@@ -34,7 +34,7 @@ def test_new_ticket_opens_a_case_with_mapped_fields(fake_ctx: HubContext) -> Non
     with fake_ctx.db.read_session() as s:
         case = s.get(Case, ticket.case_id)
         assert case is not None and case.number.startswith("GH20261123") and case.status == "REPORTED"
-        assert [e.kind for e in case.events] == ["case_opened"]
+        assert [e.kind for e in case.events] == ["case_opened", "task_list"]
 
 
 def test_redelivery_is_a_no_op(fake_ctx: HubContext) -> None:
@@ -59,7 +59,7 @@ def test_status_change_moves_the_case_and_lands_on_the_timeline(fake_ctx: HubCon
         case = s.scalars(select(Case)).one()
         assert case.status == "IN_PROGRESS"
         kinds = [e.kind for e in case.events]
-    assert kinds == ["case_opened", "ticket_status", "status_changed"]
+    assert kinds == ["case_opened", "task_list", "ticket_status", "status_changed"]
 
 
 def _refusals(ctx: HubContext, case_id: int) -> list[CaseEvent]:
@@ -83,7 +83,7 @@ def test_a_newer_snapshot_reporting_an_earlier_status_never_moves_the_case_back(
         case = s.get(Case, case_id)
         assert case is not None and (case.status, case.closed_at) == ("RESOLVED", closed_at)
         kinds = [e.kind for e in case.events]
-    assert kinds == ["case_opened", "ticket_status", "status_changed", "ticket_status", "status_refused"]
+    assert kinds == ["case_opened", "task_list", "ticket_status", "status_changed", "ticket_status", "status_refused"]
     (refused,) = _refusals(fake_ctx, case_id)
     assert refused.detail == {"from": "RESOLVED", "to": "REPORTED", "ticket_id": ticket.id, "system_status": "NEW",
                               "reason": refused.detail["reason"]}
@@ -103,7 +103,7 @@ def test_forward_moves_skip_steps_the_hub_never_saw(fake_ctx: HubContext) -> Non
     with fake_ctx.db.read_session() as s:
         case = s.scalars(select(Case)).one()
         assert case.status == "RESOLVED" and case.closed_at is not None
-        assert [e.kind for e in case.events] == ["case_opened", "ticket_status", "status_changed"]
+        assert [e.kind for e in case.events] == ["case_opened", "task_list", "ticket_status", "status_changed"]
 
 
 def test_a_cancelled_case_is_not_revived_by_a_later_report(fake_ctx: HubContext) -> None:

@@ -188,7 +188,7 @@ def test_engine_queues_ambiguous_pairs_for_review(hub_config: HubConfig, tmp_pat
             assert [(p.case_id, p.candidate_case_id, p.action) for p in pending] == [
                 (cases["A2"], cases["A1"], "review")]
             case = s.get(Case, cases["A2"])
-            assert case is not None and [e.kind for e in case.events] == ["case_opened", "match_review"]
+            assert case is not None and [e.kind for e in case.events] == ["case_opened", "task_list", "match_review"]
     finally:
         ctx.close()
 

@@ -31,7 +31,9 @@ def _operations() -> list[str]:
             "POST /api/v1/cases/{case_id}/route", "POST /api/v1/cases/{case_id}/verify",
             "GET /api/v1/systems/health", "GET /api/v1/systems/{key}/health",
             "POST /api/v1/systems/{key}/circuit/reset", "POST /api/v1/systems/{key}/reconcile",
-            "GET /api/v1/audit"]
+            "GET /api/v1/audit", "GET /api/v1/task-list", "PUT /api/v1/task-list/{category}",
+            "GET /api/v1/calendar", "PUT /api/v1/calendar/days/{day}", "DELETE /api/v1/calendar/days/{day}",
+            "POST /api/v1/cases/{case_id}/dispatch"]
 
 
 @pytest.mark.parametrize("label", _operations())

@@ -61,8 +61,23 @@ def _loop(ctx: HubContext, system_key: str, stop: threading.Event) -> None:
         stop.wait(interval)
 
 
+SWEEP_INTERVAL_S = 60.0
+
+
+def _sweep_loop(ctx: HubContext, stop: threading.Event) -> None:
+    """The deadline sweep (escalation, overdue and due-soon notices) rides along with the poller."""
+    from hub.services.escalation import sweep_quietly
+
+    while not stop.wait(SWEEP_INTERVAL_S):
+        sweep_quietly(ctx)
+
+
 def run_poller(ctx: HubContext, stop: threading.Event, only: list[str] | None = None) -> list[threading.Thread]:
     threads = []
+    if not only:
+        sweeper = threading.Thread(target=_sweep_loop, args=(ctx, stop), name="deadline-sweep", daemon=True)
+        sweeper.start()
+        threads.append(sweeper)
     for key in only or pulled_systems(ctx):
         t = threading.Thread(target=_loop, args=(ctx, key, stop), name=f"poll-{key}", daemon=True)
         t.start()

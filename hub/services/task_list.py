@@ -161,7 +161,8 @@ def apply_task_list(ctx: HubContext, session: Session, case: Case, *, actor: str
                     log.warning("case %s: task-list routing to %s refused: %s", case.number, system.key, exc)
                     outcome = "refused"
                     add_event(session, case, "task_list", f"按事项清单派往 {system.key} 未成功：{exc}", actor=actor)
-    words = {"clock": "计时", GRID: "网格自办（微循环）", "no_system": f"未接入处置系统 {item.handler}，留待人工派遣"}
+    words = {"clock": "计时", GRID: "网格自办（微循环）", "no_system": f"未接入处置系统 {item.handler}，留待人工派遣",
+             "refused": "派遣未成功，留待人工派遣"}
     add_event(session, case, "task_list",
               f"事项清单 {item.name or item.category}：{item.department}，层级 {item.level}，"
               f"{words.get(outcome, '已派遣')}",

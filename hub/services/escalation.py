@@ -61,8 +61,8 @@ def recipients(session: Session, case: Case) -> list[User]:
     for user in users:
         if not case.grid_code.startswith(user.scope) or len(user.scope) > digits:
             continue
-        if not user.scope and case.level != "district" and user.role != "admin":
-            continue  # a deployment-wide operator hears of district-level cases only
+        if not user.scope and case.level != "district":
+            continue  # a deployment-wide account hears of district-level cases only
         out.append(user)
     return out
 

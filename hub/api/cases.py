@@ -18,12 +18,11 @@ from hub.api.schemas import (
     RouteArgs,
     RoutedSchema,
     TicketSchema,
-    VerifiedSchema,
-    VerifyArgs,
+    VerifiedPhotosSchema,
+    VerifyPhotosArgs,
 )
 from hub.models import Case, Ticket
-from hub.services import outbox, routing, sync
-from mappings.canonical import CanonicalStatus
+from hub.services import outbox, reports, routing, sync
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Cases and their tickets")
 blp.before_request(load_caller)
@@ -189,21 +188,27 @@ class CaseRoute(MethodView):
 @blp.route("/cases/<int(max=2147483647):case_id>/verify")
 class CaseVerify(MethodView):
     @require_role(*VERIFIERS)
-    @blp.arguments(VerifyArgs)
-    @blp.response(200, VerifiedSchema)
+    @blp.arguments(VerifyPhotosArgs)
+    @blp.response(200, VerifiedPhotosSchema)
+    @blp.alt_response(400, description="a photo is not a JPEG/PNG/WebP image, or larger than 5 MB")
     @blp.alt_response(404, description="no such case (or outside the caller's jurisdiction)")
     @blp.alt_response(409, description="the case is not waiting for verification (not RESOLVED), or merged away")
     def post(self, args: dict[str, Any], case_id: int) -> dict[str, Any]:
         """A grid worker's on-site verification (核查) of a resolved case: ``pass`` → VERIFIED,
-        ``fail`` → REOPENED; every linked system is told in its own words (数字城管 VERIFY)."""
+        ``fail`` → REOPENED; every linked system is told in its own words (数字城管 VERIFY).
+        Optional ``photos`` are kept as the case's ``verify`` attachments."""
+        from hub.api.reports import photos_of
+
         ctx = hub_ctx()
         with ctx.db.session() as s:
             case = _locked_case(s, case_id)
-            if case.status != CanonicalStatus.RESOLVED.value:
-                fail(409, f"case {case.number} is {case.status}; only a RESOLVED case is verified on site")
-            target = CanonicalStatus.VERIFIED.value if args["result"] == "pass" else CanonicalStatus.REOPENED.value
-            planned = sync.plan_hub_change(s, case, target, actor=str(g.caller["name"]), reason=args["text"])
+            try:
+                planned, attachments = reports.verify_case(s, case, result=args["result"], text=args["text"],
+                                                           actor=str(g.caller["name"]),
+                                                           photos=photos_of(args["photos"]))
+            except reports.ReportError as exc:
+                fail(exc.status, str(exc))
             sync.take_planned(s)
-            answer = {"case_id": case.id, "status": case.status, "planned": planned}
+            answer = {"case_id": case.id, "status": case.status, "planned": planned, "attachments": attachments}
         outbox.nudge(ctx, planned)
         return answer

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from hub.services import reports
+
 NO_NUL = validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")
 
 
@@ -502,3 +504,90 @@ class AuditPageSchema(Schema):
     page = fields.Int()
     page_size = fields.Int()
     items = fields.List(fields.Nested(AuditEntrySchema))
+
+
+# ---------------------------------------------------------------- grid reports (hub/api/reports.py)
+
+
+# mainland China with a margin, as hub.services.reports checks: a point outside is a wrong datum
+CHINA_LAT = validate.Range(*reports.CHINA_LAT)
+CHINA_LNG = validate.Range(*reports.CHINA_LNG)
+
+
+class PhotoIn(Schema):
+    """A photo sent inline: base64 bytes. The bytes decide the type (JPEG, PNG or WebP)."""
+
+    data = fields.Str(required=True, metadata={"description": "base64 of the image, at most 5 MB decoded"})
+    mime = fields.Str(load_default="", validate=validate.Length(max=64))
+    filename = fields.Str(load_default="", validate=[validate.Length(max=200), NO_NUL])
+
+
+class ReportArgs(Schema):
+    client_id = fields.Str(required=True, validate=[validate.Length(min=1, max=64), NO_NUL],
+                           metadata={"description": "made by the client per draft; a repeat returns the first result"})
+    category = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    text = fields.Str(required=True, validate=[validate.Length(min=1, max=500), NO_NUL])
+    lat = fields.Float(required=True, allow_nan=False, validate=CHINA_LAT, metadata={"description": "WGS-84"})
+    lng = fields.Float(required=True, allow_nan=False, validate=CHINA_LNG, metadata={"description": "WGS-84"})
+    location_source = fields.Str(load_default="gps", validate=validate.OneOf(["gps", "map"]))
+    photos = fields.List(fields.Nested(PhotoIn), load_default=list, validate=validate.Length(max=4))
+    attach_to = fields.Str(load_default="", validate=[validate.Length(max=32), NO_NUL],
+                           metadata={"description": "a case number: add this report to that open case"})
+
+
+class ReportOutSchema(Schema):
+    report = fields.Dict()
+    outcome = fields.Str(metadata={"description": "new_case | attached | linked | quarantined | pending"})
+    ticket_id = fields.Int(allow_none=True)
+    case_id = fields.Int(allow_none=True)
+    case_number = fields.Str()
+    inbound_id = fields.Int(allow_none=True)
+    reason = fields.Str()
+
+
+class NearbyArgs(Schema):
+    lat = fields.Float(required=True, allow_nan=False, validate=CHINA_LAT, metadata={"description": "WGS-84"})
+    lng = fields.Float(required=True, allow_nan=False, validate=CHINA_LNG, metadata={"description": "WGS-84"})
+    category = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+
+
+class NearbyCaseSchema(Schema):
+    id = fields.Int()
+    number = fields.Str()
+    title = fields.Str()
+    category = fields.Str()
+    status = fields.Str()
+    grid_code = fields.Str()
+    distance_m = fields.Float()
+
+
+class NearbySchema(Schema):
+    items = fields.List(fields.Nested(NearbyCaseSchema))
+
+
+class VerificationSchema(Schema):
+    id = fields.Int()
+    number = fields.Str()
+    title = fields.Str()
+    category = fields.Str()
+    grid_code = fields.Str()
+    address = fields.Str()
+    lat = fields.Float(allow_none=True)
+    lng = fields.Float(allow_none=True)
+    updated_at = fields.DateTime()
+    asked_by = fields.List(fields.Str(), metadata={"description": "systems waiting for the verdict "
+                                                                  "(数字城管 at 05 处置完成待核查)"})
+    status_codes = fields.Dict(keys=fields.Str(), values=fields.Str())
+
+
+class VerificationListSchema(Schema):
+    items = fields.List(fields.Nested(VerificationSchema))
+
+
+class VerifyPhotosArgs(VerifyArgs):
+    photos = fields.List(fields.Nested(PhotoIn), load_default=list, validate=validate.Length(max=4),
+                         metadata={"description": "on-site photos, kept as the case's verify attachments"})
+
+
+class VerifiedPhotosSchema(VerifiedSchema):
+    attachments = fields.List(fields.Int())

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "gridhub.plugins"
 # Core behaviour shipped as plugins of the hub itself (datasette's DEFAULT_PLUGINS idea).
-INTERNAL_PLUGINS = ("hub.plugin.builtin_matchers",)
+INTERNAL_PLUGINS = ("hub.plugin.builtin_matchers", "hub.plugin.builtin_systems")
 
 
 def build_plugin_manager(blocked: Iterable[str] = (), extra: Iterable[Any] = ()) -> pluggy.PluginManager:

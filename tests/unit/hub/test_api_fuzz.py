@@ -33,7 +33,8 @@ def _operations() -> list[str]:
             "POST /api/v1/systems/{key}/circuit/reset", "POST /api/v1/systems/{key}/reconcile",
             "GET /api/v1/audit", "GET /api/v1/task-list", "PUT /api/v1/task-list/{category}",
             "GET /api/v1/calendar", "PUT /api/v1/calendar/days/{day}", "DELETE /api/v1/calendar/days/{day}",
-            "POST /api/v1/cases/{case_id}/dispatch"]
+            "POST /api/v1/cases/{case_id}/dispatch", "POST /api/v1/reports", "GET /api/v1/reports/nearby",
+            "GET /api/v1/attachments/{attachment_id}", "GET /api/v1/verifications"]
 
 
 @pytest.mark.parametrize("label", _operations())

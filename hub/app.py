@@ -36,6 +36,8 @@ def create_app(config: dict[str, Any] | None = None, *, context: HubContext | No
         SESSION_COOKIE_SAMESITE="Lax",
         TESTING=hub_config.testing,
         JSON_AS_ASCII=False,
+        # a grid report or a verification carries up to 4 photos of 5 MB (base64 in JSON: 4/3 more)
+        MAX_CONTENT_LENGTH=32 * 1024 * 1024,
         API_TITLE="GridHub API",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",

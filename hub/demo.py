@@ -20,22 +20,25 @@ import yaml
 from hub.config import HubConfig
 from hub.crypto import generate_key
 
+DEMO_STREET = "310104011"  # 斜土路街道 in the sandbox's grid layer
 SANDBOX_SYSTEMS = Path(__file__).resolve().parent.parent / "sandbox" / "systems.demo.yaml"
 
 
-def _console_admin(hub_cmd: list[str], env: dict[str, str], var: Path) -> str:
-    """The console's first admin account (once per var directory): a random password, kept in a
-    file only the owner can read, printed at start."""
-    password_file = var / "admin.password"
+def _console_account(hub_cmd: list[str], env: dict[str, str], var: Path, username: str = "admin",
+                     role: str = "admin", scope: str = "", display_name: str = "演示管理员") -> str:
+    """A demo console account (once per var directory): a random password, kept in a file only
+    the owner can read, printed at start."""
+    password_file = var / f"{username}.password"
     if password_file.exists():
         return password_file.read_text().strip()
     password = "gh-" + secrets.token_urlsafe(12)
-    subprocess.run([*hub_cmd, "--log-level", "WARNING", "users", "create", "admin", "--role", "admin",
-                    "--display-name", "演示管理员", "--password-stdin"], input=password + "\n", text=True,
+    subprocess.run([*hub_cmd, "--log-level", "WARNING", "users", "create", username, "--role", role, "--scope", scope,
+                    "--display-name", display_name, "--password-stdin"], input=password + "\n", text=True,
                    env=env, check=True, capture_output=True)
     password_file.write_text(password + "\n")
     password_file.chmod(0o600)
     return password
+
 
 def _secret_key(var: Path) -> str:
     if os.environ.get("GRIDHUB_SECRET_KEY"):
@@ -109,7 +112,9 @@ def run_demo(port: int = 8000, sandbox_port: int = 9101, rate: float = 6.0) -> i
         token_file = var / "admin.token"
         token_file.write_text(token + "\n")
         token_file.chmod(0o600)
-        password = _console_admin(hub_cmd, env, var)
+        password = _console_account(hub_cmd, env, var)
+        # a grid worker of 斜土路街道 (the sandbox's street), to report and verify from a phone
+        worker_password = _console_account(hub_cmd, env, var, "wangwu", "grid_worker", DEMO_STREET, "演示网格员王五")
         spawn([*hub_cmd, "serve", "--port", str(port)])
         spawn([*hub_cmd, "worker", "--queue", "ingest"])
         spawn([*hub_cmd, "worker", "--queue", "outbound"])  # delivers the outbox to the systems
@@ -118,6 +123,7 @@ def run_demo(port: int = 8000, sandbox_port: int = 9101, rate: float = 6.0) -> i
         print(f"""
 GridHub is running (embedded default: SQLite + kombu filesystem transport in {var})
   console   http://127.0.0.1:{port}/console/   (user admin, password {password}; also in {var / "admin.password"})
+  grid      http://127.0.0.1:{port}/console/report   (grid worker wangwu, password {worker_password}; phone-sized)
   API       http://127.0.0.1:{port}/api/v1/cases
   API docs  http://127.0.0.1:{port}/api/docs   (OpenAPI: /api/openapi.json)
   token     {token}   (also in {token_file})

@@ -23,11 +23,12 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from admin.pages.report import uploaded_photos
 from admin.pages.systems import OPERATION_LABELS, OUTBOUND_STATUSES
 from admin.views import SHANGHAI, _check_csrf, _ctx, bp, nav, roles
 from hub.facade import OP_CREATE
 from hub.models import Case, CaseEvent, OutboundMessage, ReviewStatus, System, Ticket, utcnow
-from hub.services import audit, dedup_ops, outbox, routing, sync
+from hub.services import audit, dedup_ops, outbox, reports, routing, sync
 from hub.services.dedup_ops import OperationError
 from hub.services.redact import redact_text
 from hub.services.systems import list_systems
@@ -463,6 +464,7 @@ def work_case(case_id: int) -> str:
             tickets=[{"t": t, "words": _own_words(t.system_type, t.status_code),
                       "text": redact_text(t.description)[:300]} for t in tickets],
             timeline=_timeline(s, case), location=_location_map(case, tickets),
+            photos=reports.case_photos(s, case.id),
             merged_into=merged_into if merged_into is not None and merged_into.grid_code.startswith(_scope())
             else None,
             can_operate=role in OPERATORS and live, can_verify=role in VERIFIERS and case.merged_into_id is None
@@ -481,11 +483,15 @@ def _case_action(case_id: int, form: str, act: Callable[[str], str]) -> Response
     back = url_for("console.work_case", case_id=case_id)
     with _ctx().db.read_session() as s:
         number = _visible_case(s, case_id).number  # outside the jurisdiction: 404, whatever the action
+    from_list = form == "verify" and request.form.get("next") == "verify"  # the grid worker's 待核查 list
     try:
         flash(act(number))
     except Refused as exc:
+        if from_list:
+            flash(_("案件 %(number)s：%(why)s", number=number, why=exc.message), "error")
+            return redirect(url_for("console.verify_list", _anchor=f"verify-{case_id}"))
         return _refused(f"case:{case_id}", form, exc, back)
-    return redirect(back)
+    return redirect(url_for("console.verify_list") if from_list else back)
 
 
 @bp.post("/work/cases/<int(max=2147483647):case_id>/route")
@@ -529,11 +535,14 @@ def work_case_verify(case_id: int) -> Response:
             if case.status != CanonicalStatus.RESOLVED.value:
                 raise Refused("form", _("案件 %(number)s 当前为“%(status)s”，只有“已处置”的案件才能现场核查",
                                         number=case.number, status=_status_label(case.status)))
-            target = CanonicalStatus.VERIFIED.value if result == "pass" else CanonicalStatus.REOPENED.value
-            sync.plan_hub_change(s, case, target, actor=str(g.caller["name"]), reason=text)
+            try:
+                photo_ids = reports.verify_case(s, case, result=result, text=text, actor=str(g.caller["name"]),
+                                                photos=uploaded_photos("photos"))[1]
+            except reports.ReportError as exc:
+                raise Refused("photos", _("照片不合要求（%(why)s）", why=str(exc))) from exc
             planned, number = sync.take_planned(s), case.number
             _audit("case.verify", "case", number, {"status": CanonicalStatus.RESOLVED.value},
-                   {"status": target, "result": result, "text": text, "planned": planned}, s)
+                   {"status": case.status, "result": result, "text": text, "planned": planned, "photos": photo_ids}, s)
         outbox.nudge(ctx, planned)
         if result == "pass":
             return _("案件 %(number)s 核查通过，已核查（通知 %(n)s 个系统记录）", number=number, n=planned)

@@ -401,6 +401,13 @@ def verify_case(session: Session, case: Case, *, result: str, text: str, actor: 
     return planned, [a.id for a in attachments]
 
 
+def case_photos(session: Session, case_id: int) -> list[dict[str, Any]]:
+    """The photos of a case (its reports' and its verifications'), oldest first, without their bytes."""
+    rows = session.execute(select(Attachment.id, Attachment.purpose, Attachment.mime, Attachment.created_at)
+                           .where(Attachment.case_id == case_id).order_by(Attachment.id))
+    return [{"id": r.id, "purpose": r.purpose, "mime": r.mime, "created_at": r.created_at} for r in rows]
+
+
 def attachment_in_scope(session: Session, attachment_id: int, scope: str) -> Attachment | None:
     """An attachment the caller may see: its case's (or its report's) grid is under ``scope``."""
     a = session.get(Attachment, attachment_id)

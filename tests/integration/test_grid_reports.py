@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -180,3 +181,28 @@ def test_a_report_of_illegal_construction_ends_in_law_enforcement_not_dcm(hub_ct
     law_handles(world, clue["ClueNo"], "HC", "LA", "DCQZ", "SC", "CFJD", "ZX", "JA", result="已责令拆除，现场恢复原状")
     settle(hub_ctx, world)
     assert case_of(hub_ctx, LAW, clue["ClueNo"]).status == "CLOSED"
+
+
+def test_a_report_on_the_eve_of_national_day_is_due_after_the_holiday_and_escalates_when_late(
+        hub_ctx: HubContext, world: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """群租 is the community's to handle (on site in 1 working day, done in 7). Reported at 17:00 on
+    30 September 2025, the clock skips 1–8 October and counts Saturday 11 October (调休)."""
+    from hub.services import escalation, reports
+
+    eve = datetime(2025, 9, 30, 9, tzinfo=UTC)  # 17:00 in Shanghai
+    monkeypatch.setattr(reports, "utcnow", lambda: eve)
+    headers, _ = _worker(hub_ctx)
+    body = _report(client, headers, category="group_rental", text="斜土路某小区六楼隔成十间出租").get_json()
+    assert body["outcome"] == "new_case", body
+    with hub_ctx.db.read_session() as s:
+        case = s.get(Case, body["case_id"])
+        assert case is not None and (case.handling_mode, case.level) == ("grid", "community")
+        assert case.onsite_due_at == datetime(2025, 10, 9, 9, tzinfo=UTC)  # Thu 9 Oct 17:00, the first working day
+        assert case.due_at == datetime(2025, 10, 16, 9, tzinfo=UTC)  # 9, 10, 11 (Sat), 13, 14, 15, 16 October
+    assert escalation.sweep(hub_ctx, now=datetime(2025, 10, 16, 8, tzinfo=UTC)).escalated == 0
+    assert escalation.sweep(hub_ctx, now=datetime(2025, 10, 16, 10, tzinfo=UTC)).escalated == 1
+    with hub_ctx.db.read_session() as s:
+        case = s.get(Case, body["case_id"])
+        assert case is not None and case.level == "street" and case.escalations == 1
+        assert case.due_at is not None and case.due_at > datetime(2025, 10, 16, 10, tzinfo=UTC)
+        assert "escalated" in [e.kind for e in s.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id))]

@@ -33,7 +33,7 @@ from hub.facade import error_kind
 from hub.models import Case, CircuitBreaker, OutboundMessage, OutboundStatus, SyncLink, SyncLog, System, Ticket
 from hub.models.base import utcnow
 from hub.services.inbox import Inbox
-from hub.services.systems import connector_for
+from hub.services.systems import connector_for, system_type_of
 from mappings.canonical import CanonicalStatus
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,9 @@ def reconcile_system(ctx: HubContext, system_key: str, *, limit: int = DEFAULT_L
         system = s.scalar(select(System).where(System.key == system_key))
         if system is None:
             report.errors.append(f"no system {system_key!r}")
+            return report
+        if not system_type_of(ctx, system).pull:  # the hub's own grid reports: the inbox is the record
+            report.errors.append(f"{system_key} is not read from a department system: nothing to re-read")
             return report
         connector = connector_for(ctx, system)
         ids = list(s.scalars(

@@ -211,3 +211,11 @@ def test_the_grid_report_type_is_built_in_and_never_delivered_to(hub_ctx: HubCon
     stype = hub_ctx.registry.get(GRID_REPORT_TYPE)
     assert stype.operations == () and not stype.pull and not stype.push
     assert hub_ctx.registry.owner(GRID_REPORT_TYPE) == "hub.plugin.builtin_systems"
+
+
+def test_reconciling_the_grid_system_is_refused_not_reported_missing(ctx: HubContext) -> None:
+    from hub.services.reconcile import reconcile_system
+
+    _submit(ctx, _user(ctx))
+    report = reconcile_system(ctx, "grid")
+    assert report.checked == 0 and report.missing == [] and "nothing to re-read" in report.errors[0]

@@ -3,7 +3,7 @@
 1. configuration (environment, then the ``config`` dict)
 2. HubContext: plugin manager (built here, per app), registry, store, bus
 3. REST API (flask-smorest) with its OpenAPI document and an offline docs page
-4. webhook receiver, console, health
+4. webhook receiver, Prometheus ``/metrics``, console, health
 """
 
 from __future__ import annotations
@@ -82,11 +82,13 @@ def _init_api(app: Flask) -> None:
 def _init_routes(app: Flask) -> None:
     from admin import i18n
     from admin import views as console
+    from hub.api.metrics import prometheus
     from hub.api.webhooks import bp as webhooks
 
     i18n.init_app(app)
 
     app.register_blueprint(webhooks)
+    app.register_blueprint(prometheus)
     app.register_blueprint(console.bp)
 
     @app.get(API_DOCS_STATIC + "<path:filename>")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
 
@@ -33,3 +35,38 @@ def tasks_export() -> None:
 @click.group()
 def metrics() -> None:
     """Centre metrics."""
+
+
+@metrics.command("refresh")
+@click.option("--full", is_flag=True, help="Rebuild the whole rollup (after a case's report time moved, or an import).")
+def metrics_refresh(full: bool) -> None:
+    """Bring the metrics rollup up to date (only the days of cases changed since the last refresh)."""
+    from hub.cli import _ctx
+    from hub.services.metrics import refresh
+
+    r = refresh(_ctx(), full=full)
+    click.echo(f"{'rebuilt' if r.full else 'refreshed'}: {r.days} day(s), {r.rows} day row(s)")
+
+
+@metrics.command("export")
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First filing day (YYYY-MM-DD).")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last filing day, inclusive.")
+@click.option("--by", type=click.Choice(["category", "department", "grid", "street", "day", "week", "month"]),
+              default="category", show_default=True)
+@click.option("--scope", default="", help="A grid-code prefix (jurisdiction); empty: everything.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="CSV file to write.")
+def metrics_export(first: datetime | None, last: datetime | None, by: str, scope: str, out: str) -> None:
+    """Write the figures of a period as CSV for Excel (UTF-8 with a BOM)."""
+    from hub.cli import _ctx
+    from hub.services.metrics import report
+    from hub.services.metrics_csv import default_period, report_csv
+
+    period = default_period(first.date() if first else None, last.date() if last else None)
+    with _ctx().db.read_session() as s:
+        try:
+            rep = report(s, period[0], period[1], by, scope)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    with open(out, "w", encoding="utf-8", newline="") as fh:
+        fh.write(report_csv(rep))
+    click.echo(f"{len(rep.rows)} row(s), {rep.totals.filed} case(s) filed {period[0]}–{period[1]} → {out}")

@@ -29,6 +29,8 @@ class HubConfig:
     # the 单元网格 layer (GeoJSON) that gives a grid to records with a point and no grid code;
     # empty: {var}/grid_layer.geojson when it exists (hub.gridlayer)
     grid_layer: str = ""
+    # bearer token Prometheus sends to GET /metrics; empty: the endpoint does not exist (404)
+    metrics_token: str = ""
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -54,6 +56,7 @@ class HubConfig:
             sweep_after_s=int(env.get("GRIDHUB_SWEEP_AFTER_S", "30")),
             dedup_model=env.get("GRIDHUB_DEDUP_MODEL", ""),
             grid_layer=env.get("GRIDHUB_GRID_LAYER", ""),
+            metrics_token=env.get("GRIDHUB_METRICS_TOKEN", ""),
         )
         if overrides:
             names = {f.name for f in fields(cls)}

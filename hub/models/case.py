@@ -20,6 +20,7 @@ class Case(Base):
         Index("ix_case_status_updated", "status", "updated_at"),
         Index("ix_case_grid", "grid_code"),
         Index("ix_case_due", "due_at"),
+        Index("ix_case_updated", "updated_at"),  # the metrics refresh reads cases changed since its watermark
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -65,6 +66,8 @@ class CaseEvent(Base):
     """One line of a case's timeline (ticket linked, status changed, …)."""
 
     __tablename__ = "case_event"
+    # the metrics page reads returns (status_changed to RETURNED) of a period
+    __table_args__ = (Index("ix_case_event_kind_at", "kind", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)

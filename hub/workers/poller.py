@@ -72,12 +72,26 @@ def _sweep_loop(ctx: HubContext, stop: threading.Event) -> None:
         sweep_quietly(ctx)
 
 
+METRICS_INTERVAL_S = 60.0
+
+
+def _metrics_loop(ctx: HubContext, stop: threading.Event) -> None:
+    """The metrics rollup's incremental refresh rides along too (days touched since its watermark)."""
+    from hub.services.metrics import refresh_quietly
+
+    while not stop.wait(METRICS_INTERVAL_S):
+        refresh_quietly(ctx)
+
+
 def run_poller(ctx: HubContext, stop: threading.Event, only: list[str] | None = None) -> list[threading.Thread]:
     threads = []
     if not only:
         sweeper = threading.Thread(target=_sweep_loop, args=(ctx, stop), name="deadline-sweep", daemon=True)
         sweeper.start()
         threads.append(sweeper)
+        rollup = threading.Thread(target=_metrics_loop, args=(ctx, stop), name="metrics-rollup", daemon=True)
+        rollup.start()
+        threads.append(rollup)
     for key in only or pulled_systems(ctx):
         t = threading.Thread(target=_loop, args=(ctx, key, stop), name=f"poll-{key}", daemon=True)
         t.start()

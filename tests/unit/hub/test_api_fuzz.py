@@ -34,7 +34,8 @@ def _operations() -> list[str]:
             "GET /api/v1/audit", "GET /api/v1/task-list", "PUT /api/v1/task-list/{category}",
             "GET /api/v1/calendar", "PUT /api/v1/calendar/days/{day}", "DELETE /api/v1/calendar/days/{day}",
             "POST /api/v1/cases/{case_id}/dispatch", "POST /api/v1/reports", "GET /api/v1/reports/nearby",
-            "GET /api/v1/attachments/{attachment_id}", "GET /api/v1/verifications"]
+            "GET /api/v1/attachments/{attachment_id}", "GET /api/v1/verifications", "GET /api/v1/metrics",
+            "GET /api/v1/metrics.csv", "GET /api/v1/metrics/returns", "GET /api/v1/metrics/worker-mix"]
 
 
 @pytest.mark.parametrize("label", _operations())

@@ -20,6 +20,7 @@ class Case(Base):
         Index("ix_case_status_updated", "status", "updated_at"),
         Index("ix_case_grid", "grid_code"),
         Index("ix_case_due", "due_at"),
+        Index("ix_case_category_lat", "category", "lat"),  # reports.nearby_open_cases
         Index("ix_case_updated", "updated_at"),  # the metrics refresh reads cases changed since its watermark
     )
 

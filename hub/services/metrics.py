@@ -14,8 +14,9 @@ they went to.
 **The rollup** (``hub.models.metrics``): one row per day × street × (category | department | grid)
 and the same per month. ``refresh`` recomputes only the filing days of cases updated since its
 watermark (minus ``OVERLAP``, for transactions that committed after a later one), deleting and
-rewriting those days and their months in one transaction with the new watermark: running it twice
-changes nothing, a crash leaves the old rows and watermark. A case whose report time moves to
+rewriting those days and their month, one month per transaction, and then moves the watermark:
+running it twice changes nothing, a crash leaves the old watermark, so the next run redoes the
+same days. A case whose report time moves to
 another day (a ticket with an earlier report linked) leaves its old day counted until
 ``refresh(full=True)`` (``hub metrics refresh --full``), which rebuilds everything.
 
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, literal, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from hub.context import HubContext
@@ -271,13 +272,15 @@ def _rebuild_month(session: Session, month: date) -> None:
 
 
 def refresh(ctx: HubContext, *, full: bool = False, now: datetime | None = None) -> RefreshResult:
-    """Bring the rollup up to date (see the module docstring); idempotent, one transaction."""
+    """Bring the rollup up to date (see the module docstring); idempotent. Each month is rewritten
+    in its own short transaction holding the watermark's lock (a first build at 1 M cases must not
+    hold SQLite's writer lock for a minute), the watermark moves only when every month is done."""
     started = now or utcnow()
-    with ctx.db.session() as s:
-        mark = _watermark(ctx, s)
-        full = full or mark.at is None
+    with ctx.db.read_session() as s:
+        mark = s.scalar(select(MetricsWatermark).where(MetricsWatermark.name == WATERMARK))
+        since = mark.at if mark is not None else None
+        full = full or since is None
         if full:
-            s.execute(delete(MetricsRollup))
             lo, hi = s.execute(select(func.min(Case.reported_at), func.max(Case.reported_at))).one()
             days: set[date] = set()
             if lo is not None and hi is not None:
@@ -286,15 +289,31 @@ def refresh(ctx: HubContext, *, full: bool = False, now: datetime | None = None)
                     days.add(d)
                     d += timedelta(days=1)
         else:
-            assert mark.at is not None
-            changed = s.scalars(select(Case.reported_at).where(Case.updated_at >= mark.at - OVERLAP))
+            assert since is not None
+            changed = s.scalars(select(Case.reported_at).where(Case.updated_at >= since - OVERLAP))
             days = {local_day(r) for r in changed}
         clock = WorkClock(WorkCalendar.load(s))
-        rows = 0
-        for first, last in _runs(days):
-            rows += _rebuild_days(s, clock, first, last)
-        for month in sorted({_month(d) for d in days}):
+    rows = 0
+    by_month: dict[date, list[date]] = defaultdict(list)
+    for d in days:
+        by_month[_month(d)].append(d)
+    for month in sorted(by_month):
+        with ctx.db.session() as s:
+            _watermark(ctx, s)  # two refreshes at once take turns month by month
+            for first, last in _runs(by_month[month]):
+                rows += _rebuild_days(s, clock, first, last)
             _rebuild_month(s, month)
+    with ctx.db.session() as s:
+        mark = _watermark(ctx, s)
+        if full:  # rows outside the filing days of today's cases (the store was emptied or rewritten)
+            r = MetricsRollup
+            if days:
+                first, last = min(days), max(days)
+                s.execute(delete(r).where(or_(and_(r.grain == "d", or_(r.day < first, r.day > last)),
+                                              and_(r.grain == "m", or_(r.day < _month(first),
+                                                                       r.day > _month(last))))))
+            else:
+                s.execute(delete(r))
         mark.at, mark.days, mark.finished_at = started, len(days), utcnow()
     return RefreshResult(days=len(days), rows=rows, full=full, watermark=started)
 

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub.context import HubContext
 from hub.models import Case, CaseEvent, GridReport, MetricsRollup, MetricsWatermark, Ticket, User
@@ -230,3 +230,17 @@ def test_worker_mix_against_the_grid(hub_ctx: HubContext) -> None:
     assert (w.name, w.reports, w.grids) == ("张三", 5, [grid])
     assert w.distance == pytest.approx(0.5)
     assert w.top() == [("garbage_exposed", 1.0, 0.5)]
+
+
+def test_a_full_rebuild_month_by_month_drops_rows_outside_todays_cases(hub_ctx: HubContext) -> None:
+    seed_random(hub_ctx, 40)
+    refresh(hub_ctx)
+    with hub_ctx.db.session() as s:
+        before = s.scalar(select(func.count()).select_from(MetricsRollup))
+        s.add_all([MetricsRollup(grain=g, dim="category", day=date(2019, 1, 1), street="310104001", key="x",
+                                 filed=9) for g in ("d", "m")])
+    result = refresh(hub_ctx, full=True)
+    assert result.full and result.rows > 0
+    with hub_ctx.db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(MetricsRollup)) == before
+        assert s.scalar(select(MetricsRollup).where(MetricsRollup.day == date(2019, 1, 1))) is None

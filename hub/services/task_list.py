@@ -86,10 +86,18 @@ def creatable_types(ctx: HubContext) -> set[str]:
 
 
 def item_for(session: Session, category: str) -> TaskItem | None:
-    ensure_seeded(session)
-    item = session.scalar(select(TaskItem).where(TaskItem.category == category, TaskItem.enabled.is_(True)))
+    """The enabled item of ``category``, else the ``other`` item (seeding an empty list first).
+    Called for every new case: the common path is one query."""
+    def enabled(code: str) -> TaskItem | None:
+        found: TaskItem | None = session.scalar(select(TaskItem).where(TaskItem.category == code,
+                                                                        TaskItem.enabled.is_(True)))
+        return found
+
+    item = enabled(category)
+    if item is None and ensure_seeded(session):
+        item = enabled(category)
     if item is None and category != "other":
-        item = session.scalar(select(TaskItem).where(TaskItem.category == "other", TaskItem.enabled.is_(True)))
+        item = enabled("other")
     return item
 
 

@@ -525,7 +525,7 @@ class PhotoIn(Schema):
 class ReportArgs(Schema):
     client_id = fields.Str(required=True, validate=[validate.Length(min=1, max=64), NO_NUL],
                            metadata={"description": "made by the client per draft; a repeat returns the first result"})
-    category = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    category = fields.Str(required=True, validate=[validate.Length(min=1, max=64), NO_NUL])
     text = fields.Str(required=True, validate=[validate.Length(min=1, max=500), NO_NUL])
     lat = fields.Float(required=True, allow_nan=False, validate=CHINA_LAT, metadata={"description": "WGS-84"})
     lng = fields.Float(required=True, allow_nan=False, validate=CHINA_LNG, metadata={"description": "WGS-84"})
@@ -548,7 +548,7 @@ class ReportOutSchema(Schema):
 class NearbyArgs(Schema):
     lat = fields.Float(required=True, allow_nan=False, validate=CHINA_LAT, metadata={"description": "WGS-84"})
     lng = fields.Float(required=True, allow_nan=False, validate=CHINA_LNG, metadata={"description": "WGS-84"})
-    category = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    category = fields.Str(required=True, validate=[validate.Length(min=1, max=64), NO_NUL])
 
 
 class NearbyCaseSchema(Schema):

@@ -27,7 +27,7 @@ blp = Blueprint("tasklist", __name__, url_prefix="/api/v1",
 blp.before_request(load_caller)
 
 OPERATORS = ("admin", "operator")
-SPAN = validate.Regexp(r"^([1-9][0-9]{0,2}[hd])?$", error="a working-time span such as '4h' or '7d', or empty")
+SPAN = validate.Regexp(r"^([1-9][0-9]{0,2}[hd])?\Z", error="a working-time span such as '4h' or '7d', or empty")
 
 
 class TaskItemSchema(Schema):
@@ -117,9 +117,12 @@ class TaskListItem(MethodView):
     @blp.arguments(TaskItemUpdateArgs)
     @blp.response(200, TaskItemSchema)
     @blp.alt_response(404, description="no such category in the task list")
+    @blp.alt_response(409, description="the handler is neither 'grid' nor an installed system type that "
+                                       "takes new records")
     def put(self, args: dict[str, Any], category: str) -> TaskItem:
-        """Change one item (audited). 422 names the field when the handler is not a system type
-        that takes new records (nor ``grid``), the level is unknown, or a span does not parse."""
+        """Change one item (audited). The schema checks the level and the spans; 409 names the
+        handler when it is neither ``grid`` nor an installed system type that takes new records
+        (which types are installed is the deployment's state, not the document's)."""
         ctx = hub_ctx()
         with ctx.db.session() as s:
             try:
@@ -127,7 +130,7 @@ class TaskListItem(MethodView):
             except KeyError:
                 fail(404, f"no task-list item {category!r}")
             except ValueError as exc:
-                fail(422, str(exc))
+                fail(409, str(exc))
             s.flush()
             s.refresh(item)
             s.expunge(item)

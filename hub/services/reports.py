@@ -319,8 +319,9 @@ def nearby_open_cases(session: Session, *, lat: float, lng: float, category: str
     """Open, not merged-away cases of a compatible category within ``radius_m``, nearest first,
     as ``(case, metres)``. A bounding box on lat/lng comes first so the store can use an index."""
     taxonomy = load_taxonomy()
-    categories = (taxonomy.members(taxonomy.group_of(category)) if category in taxonomy.codes
-                  else (category,))
+    if category not in taxonomy.codes:  # every case's category is canonical: nothing can match
+        return []
+    categories = taxonomy.members(taxonomy.group_of(category))
     dlat = radius_m / 111_320.0
     dlng = radius_m / (111_320.0 * max(0.01, math.cos(math.radians(lat))))
     q = (select(Case).where(Case.lat.between(lat - dlat, lat + dlat), Case.lng.between(lng - dlng, lng + dlng),

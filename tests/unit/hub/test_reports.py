@@ -219,3 +219,10 @@ def test_reconciling_the_grid_system_is_refused_not_reported_missing(ctx: HubCon
     _submit(ctx, _user(ctx))
     report = reconcile_system(ctx, "grid")
     assert report.checked == 0 and report.missing == [] and "nothing to re-read" in report.errors[0]
+
+
+def test_nearby_with_an_unknown_category_finds_nothing(ctx: HubContext) -> None:
+    _submit(ctx, _user(ctx, scope=""), category="garbage_exposed")
+    with ctx.db.read_session() as s:
+        for category in ("nonsense", "bad\x00", ""):
+            assert reports.nearby_open_cases(s, lat=31.205, lng=121.405, category=category, scope="") == []

@@ -28,8 +28,10 @@ def test_everyone_reads_the_list_and_only_admins_change_it(hub_ctx: HubContext, 
     assert answer.status_code == 200 and answer.get_json()["handling_limit"] == "6h"
     assert client.put("/api/v1/task-list/nope", json=body, headers=_h(hub_ctx)).status_code == 404
     bad = client.put("/api/v1/task-list/garbage_exposed", json={"handler": "police_patrol"}, headers=_h(hub_ctx))
-    assert bad.status_code == 422 and "handler" in bad.get_json()["message"]
+    assert bad.status_code == 409 and "handler" in bad.get_json()["message"]
     assert client.put("/api/v1/task-list/garbage_exposed", json={"handling_limit": "2w"},
+                      headers=_h(hub_ctx)).status_code == 422
+    assert client.put("/api/v1/task-list/garbage_exposed", json={"handling_limit": "4h\n"},
                       headers=_h(hub_ctx)).status_code == 422
     with hub_ctx.db.read_session() as s:
         assert s.scalar(select(AuditEntry).where(AuditEntry.action == "task_item.update")) is not None

@@ -136,7 +136,15 @@
     status.textContent = msg("sending");
     fetch(form.action, {method: "POST", body: new FormData(form), credentials: "same-origin",
                         headers: {"X-Requested-With": "fetch"}})
-      .then(function (r) { return r.json().then(function (body) { return {status: r.status, body: body}; }); })
+      .then(function (r) {
+        if ((r.headers.get("Content-Type") || "").indexOf("application/json") < 0) {
+          // the sign-in page (the session ended) or an error page: nothing was stored
+          var e = new Error("not json");
+          e.signIn = r.redirected && r.url.indexOf("/console/login") >= 0;
+          throw e;
+        }
+        return r.json().then(function (body) { return {status: r.status, body: body}; });
+      })
       .then(function (answer) {
         if (answer.body.ok) {
           try { localStorage.removeItem(KEY); } catch (e) { /* nothing kept */ }
@@ -147,12 +155,12 @@
         status.textContent = answer.body.message || String(answer.status);
         status.setAttribute("role", "alert");
       })
-      .catch(function () {
+      .catch(function (err) {
         // no answer: the hub may or may not have it; the same draft id makes a retry safe
         saveDraft();
         submit.disabled = false;
         retry.hidden = false;
-        status.textContent = msg("offline");
+        status.textContent = err && err.signIn ? msg("signin") : msg("offline");
         status.setAttribute("role", "alert");
       });
   }

@@ -403,9 +403,12 @@ def verify_case(session: Session, case: Case, *, result: str, text: str, actor: 
 
 
 def case_photos(session: Session, case_id: int) -> list[dict[str, Any]]:
-    """The photos of a case (its reports' and its verifications'), oldest first, without their bytes."""
+    """The photos of a case (its reports' and its verifications', and those of the cases merged
+    into it), oldest first, without their bytes."""
+    merged = select(Case.id).where(Case.merged_into_id == case_id).scalar_subquery()
     rows = session.execute(select(Attachment.id, Attachment.purpose, Attachment.mime, Attachment.created_at)
-                           .where(Attachment.case_id == case_id).order_by(Attachment.id))
+                           .where((Attachment.case_id == case_id) | Attachment.case_id.in_(merged))
+                           .order_by(Attachment.id))
     return [{"id": r.id, "purpose": r.purpose, "mime": r.mime, "created_at": r.created_at} for r in rows]
 
 
@@ -414,11 +417,15 @@ def attachment_in_scope(session: Session, attachment_id: int, scope: str) -> Att
     a = session.get(Attachment, attachment_id)
     if a is None or not scope:
         return a
-    grid = ""
+    grids: list[str] = []
     if a.case_id is not None:
         case = session.get(Case, a.case_id)
-        grid = case.grid_code if case is not None else ""
+        if case is not None:
+            grids.append(case.grid_code)
+            if case.merged_into_id is not None:  # shown on the case it went into too
+                survivor = session.get(Case, case.merged_into_id)
+                grids += [survivor.grid_code] if survivor is not None else []
     elif a.report_id is not None:
         report = session.get(GridReport, a.report_id)
-        grid = report.grid_code if report is not None else ""
-    return a if grid.startswith(scope) and grid else None
+        grids += [report.grid_code] if report is not None else []
+    return a if any(grid and grid.startswith(scope) for grid in grids) else None

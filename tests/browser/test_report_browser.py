@@ -114,10 +114,28 @@ def test_report_from_a_phone(hub_ctx: HubContext, connected: Any, hub_server: An
     shot(page, "report-phone-done")
     assert page.evaluate("localStorage.getItem('gridhub-report-draft')") is None
 
+    # 4. the session ended while the worker was typing: the page says so and keeps the draft
+    page.get_by_role("link", name="再报一件").click()
+    page.wait_for_load_state()
+    page.get_by_label("问题类别").select_option(label="井盖缺损")
+    page.get_by_label("一句话描述").fill("人行道井盖破损，有人差点踩空")
+    page.get_by_role("button", name="用手机定位").click()
+    page.wait_for_function("document.getElementById('report-lat').value !== ''")
+    page.context.clear_cookies()
+    page.get_by_role("button", name="提交上报").click()
+    page.wait_for_selector("#report-retry:not([hidden])")
+    assert "登录已过期" in page.locator("#report-status").inner_text()
+    sign_in(page, hub_server.url, "wangwu")
+    page.goto(f"{hub_server.url}/console/report")
+    assert page.get_by_label("一句话描述").input_value() == "人行道井盖破损，有人差点踩空"
+    with page.expect_navigation():
+        page.get_by_role("button", name="提交上报").click()
+    assert page.locator("#report-outcome").inner_text() == "已新建案件"
+
     with hub_ctx.db.read_session() as s:
         reports_ = s.scalars(select(GridReport).order_by(GridReport.id)).all()
-        assert [r.outcome for r in reports_] == ["new_case", "attached", "new_case"]
-        assert [r.location_source for r in reports_] == ["gps", "gps", "map"]
+        assert [r.outcome for r in reports_] == ["new_case", "attached", "new_case", "new_case"]
+        assert [r.location_source for r in reports_] == ["gps", "gps", "map", "gps"]
         assert reports_[2].client_id == client_id
         first = s.scalar(select(Case).where(Case.number == first_number))
         assert first is not None

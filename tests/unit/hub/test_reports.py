@@ -226,3 +226,21 @@ def test_nearby_with_an_unknown_category_finds_nothing(ctx: HubContext) -> None:
     with ctx.db.read_session() as s:
         for category in ("nonsense", "bad\x00", ""):
             assert reports.nearby_open_cases(s, lat=31.205, lng=121.405, category=category, scope="") == []
+
+
+def test_photos_of_a_merged_case_show_on_the_case_it_went_into(ctx: HubContext) -> None:
+    user = _user(ctx, scope="")
+    a = _submit(ctx, user, client_id="a", photos=[Photo(PNG)])
+    b = _submit(ctx, user, client_id="b", lng=121.415, photos=[Photo(JPEG)])  # grid B
+    with ctx.db.session() as s:
+        merged = s.get(Case, a.case_id)
+        assert merged is not None
+        merged.merged_into_id = b.case_id
+    with ctx.db.read_session() as s:
+        assert [p["id"] for p in reports.case_photos(s, b.case_id)] == a.attachment_ids + b.attachment_ids
+        assert [p["id"] for p in reports.case_photos(s, a.case_id)] == a.attachment_ids
+        photo = a.attachment_ids[0]
+        assert reports.attachment_in_scope(s, photo, GRID_A[:9]) is not None  # where it was reported
+        assert reports.attachment_in_scope(s, photo, GRID_B[:9]) is not None  # where it is shown now
+        assert reports.attachment_in_scope(s, photo, "310104009") is None
+        assert reports.attachment_in_scope(s, b.attachment_ids[0], GRID_A[:9]) is None

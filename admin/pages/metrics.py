@@ -17,11 +17,10 @@ from werkzeug.wrappers import Response
 from admin import charts
 from admin.views import _ctx, bp, nav, roles
 from hub.services import metrics, metrics_detail
-from hub.services.metrics_csv import default_period, report_csv
+from hub.services.metrics_csv import asked_period, report_csv
 
 VIEWERS = ("admin", "operator", "auditor")
 BAR_ROWS = 20
-EARLIEST, LATEST = date(1970, 1, 1), date(2199, 12, 31)
 
 
 def _day(name: str) -> date | None:
@@ -29,17 +28,17 @@ def _day(name: str) -> date | None:
     if not text:
         return None
     try:
-        return min(max(date.fromisoformat(text), EARLIEST), LATEST)
+        return date.fromisoformat(text)
     except ValueError:
         abort(400)
 
 
 def _question() -> tuple[date, date, str]:
-    first, last = default_period(_day("from"), _day("to"))
     by = request.args.get("by", "category")
     if by not in metrics.BY:
         abort(400)
-    return (last, first, by) if last < first else (first, last, by)
+    first, last = asked_period(_day("from"), _day("to"))
+    return first, last, by
 
 
 @bp.get("/metrics")

@@ -35,29 +35,20 @@ from hub.api.metrics_schemas import (
 )
 from hub.context import HubContext
 from hub.services import metrics, metrics_detail
-from hub.services.metrics_csv import default_period, report_csv
+from hub.services.metrics_csv import asked_period, report_csv
 
 blp = Blueprint("metrics", __name__, url_prefix="/api/v1", description="Centre metrics")
 blp.before_request(load_caller)
 
 VIEWERS = ("admin", "operator", "auditor")
-EARLIEST, LATEST = date(1970, 1, 1), date(2199, 12, 31)
 CSV_DOC = {"responses": {"200": {"description": "the same figures as CSV (UTF-8 with a BOM, a header row, a "
                                                 "last 合计 row)",
                                  "content": {"text/csv": {"schema": {"type": "string"}}}}}}
 
 
-def _clamp(d: date | None) -> date | None:
-    return None if d is None else min(max(d, EARLIEST), LATEST)
-
-
 def _period(args: dict[str, Any]) -> tuple[date, date]:
-    """The period asked about. Every schema-valid question gets an answer (the fuzz test holds the
-    API to that): ends given the wrong way round are swapped, dates beyond the hub's calendar are
-    clamped to it, and a long period costs no more than the data in it (month rows)."""
-    first, last = default_period(_clamp(args.get("first")), _clamp(args.get("last")))
-    first, last = _clamp(first) or first, _clamp(last) or last
-    return (last, first) if last < first else (first, last)
+    """The period asked about (``asked_period``: a long one costs no more than the data in it)."""
+    return asked_period(args.get("first"), args.get("last"))
 
 
 def _report(args: dict[str, Any]) -> tuple[metrics.Report, Any]:

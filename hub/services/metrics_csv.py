@@ -14,12 +14,26 @@ BOM = "\ufeff"
 HEADER = ("key", "名称", "立案数", "办结数", "办结率", "有时限的办结数", "按期办结数", "按期办结率",
           "平均处置时长（工作小时）", "P90 处置时长（工作小时）", "减少重复录入（件）")
 DEFAULT_DAYS = 30
+EARLIEST, LATEST = date(1970, 1, 1), date(2199, 12, 31)
 
 
 def default_period(first: date | None, last: date | None) -> tuple[date, date]:
     """The period a question means when it leaves ends out: the last 30 days up to today (Shanghai)."""
     last = last or (first + timedelta(days=DEFAULT_DAYS - 1) if first else local_day(utcnow()))
     return first or last - timedelta(days=DEFAULT_DAYS - 1), last
+
+
+def _clamp(d: date | None) -> date | None:
+    return None if d is None else min(max(d, EARLIEST), LATEST)
+
+
+def asked_period(first: date | None, last: date | None) -> tuple[date, date]:
+    """The period a person or a client asked about, always answerable (the API's fuzz test holds
+    it to that): missing ends as ``default_period``, dates beyond the hub's calendar clamped to it,
+    ends given the wrong way round swapped."""
+    first, last = default_period(_clamp(first), _clamp(last))
+    first, last = _clamp(first) or first, _clamp(last) or last
+    return (last, first) if last < first else (first, last)
 
 
 def _num(value: float | None, scale: float = 1.0) -> str:

@@ -32,6 +32,7 @@ from hub.models import (
     User,
     utcnow,
 )
+from hub.services.escalation import FINISHED
 from hub.services.metrics import day_start, last_refresh
 from mappings.canonical import CanonicalStatus
 
@@ -39,7 +40,6 @@ RETURNED = CanonicalStatus.RETURNED.value
 NO_REASON = "未注明原因"
 MAX_RETURNS = 20000  # a period's return lines read at most (far above any real centre's)
 MAX_WORKERS = 200
-FINISHED = ("RESOLVED", "VERIFIED", "CLOSED", "CANCELLED")
 NOT_OPEN = ("CLOSED", "CANCELLED")
 
 

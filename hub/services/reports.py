@@ -29,12 +29,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.context import HubContext
+from hub.dedup.location import haversine_m
 from hub.facade import GRID_REPORT_TYPE, RawRecord
 from hub.models import Case, InboundEvent, InboundStatus, System, Ticket, User
 from hub.models.base import utcnow
 from hub.models.work import Attachment, GridReport
 from hub.plugin.builtin_systems import GRID_SYSTEM_KEY, GRID_SYSTEM_NAME
 from hub.services import audit
+from hub.services.escalation import FINISHED
 from hub.services.inbox import Inbox
 from mappings.canonical import CanonicalStatus
 from mappings.taxonomy import load_taxonomy
@@ -56,9 +58,6 @@ LOCATION_SOURCES = ("gps", "map")
 # mainland China, with margin (WGS-84): a point outside is a wrong datum or a wrong device
 CHINA_LNG = (73.0, 135.5)
 CHINA_LAT = (18.0, 53.6)
-FINISHED = frozenset({CanonicalStatus.RESOLVED.value, CanonicalStatus.VERIFIED.value,
-                      CanonicalStatus.CLOSED.value, CanonicalStatus.CANCELLED.value})
-EARTH_M = 6_371_000.0
 
 
 class ReportError(ValueError):
@@ -127,6 +126,18 @@ def check_photos(photos: list[Photo]) -> list[tuple[Photo, str]]:
             raise ReportError(f"photo {n} is not a JPEG, PNG or WebP image", "photos")
         checked.append((photo, mime))
     return checked
+
+
+def _store_photos(session: Session, checked: list[tuple[Photo, str]], *, uploaded_by: str, purpose: str,
+                  report_id: int | None = None, case_id: int | None = None) -> list[Attachment]:
+    """Checked photos (``check_photos``) as attachment rows of a report or a case, flushed (ids set)."""
+    rows = [Attachment(sha256=hashlib.sha256(p.data).hexdigest(), mime=mime, size=len(p.data), data=p.data,
+                       filename=p.filename[:200], uploaded_by=uploaded_by, report_id=report_id, case_id=case_id,
+                       purpose=purpose, created_at=utcnow())
+            for p, mime in checked]
+    session.add_all(rows)
+    session.flush()
+    return rows
 
 
 def decode_base64_photo(data: str, mime: str = "", filename: str = "") -> Photo:
@@ -208,12 +219,8 @@ def submit_report(ctx: HubContext, user: User, *, client_id: str, category: str,
                                 attach_to=attach_to, outcome="", created_at=utcnow())
             s.add(report)
             s.flush()
-            attachments = [Attachment(sha256=hashlib.sha256(p.data).hexdigest(), mime=mime, size=len(p.data),
-                                      data=p.data, filename=p.filename[:200], uploaded_by=str(user.id),
-                                      report_id=report.id, purpose="report", created_at=utcnow())
-                           for p, mime in checked]
-            s.add_all(attachments)
-            s.flush()
+            attachments = _store_photos(s, checked, uploaded_by=str(user.id), purpose="report",
+                                        report_id=report.id)
             record = _record(report, [a.id for a in attachments])
             # stored with the report in one transaction: never a report without its inbox record
             report.inbound_id = Inbox(ctx, GRID_SYSTEM_KEY)._insert(s, record)
@@ -307,13 +314,6 @@ def _how(s: Session, case: Case, ticket: Ticket, report: GridReport) -> str:
 # ---------------------------------------------------------------- nearby open cases
 
 
-def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_M * math.asin(min(1.0, math.sqrt(a)))
-
-
 def nearby_open_cases(session: Session, *, lat: float, lng: float, category: str, scope: str,
                       radius_m: float = 200, limit: int = 5) -> list[tuple[Case, float]]:
     """Open, not merged-away cases of a compatible category within ``radius_m``, nearest first,
@@ -325,7 +325,7 @@ def nearby_open_cases(session: Session, *, lat: float, lng: float, category: str
     dlat = radius_m / 111_320.0
     dlng = radius_m / (111_320.0 * max(0.01, math.cos(math.radians(lat))))
     q = (select(Case).where(Case.lat.between(lat - dlat, lat + dlat), Case.lng.between(lng - dlng, lng + dlng),
-                            Case.status.not_in(sorted(FINISHED)), Case.merged_into_id.is_(None),
+                            Case.status.not_in(FINISHED), Case.merged_into_id.is_(None),
                             Case.category.in_(categories))
          .limit(200))
     if scope:
@@ -334,7 +334,7 @@ def nearby_open_cases(session: Session, *, lat: float, lng: float, category: str
     for case in session.scalars(q):
         if case.lat is None or case.lng is None:
             continue
-        d = distance_m(lat, lng, case.lat, case.lng)
+        d = haversine_m(lat, lng, case.lat, case.lng)
         if d <= radius_m:
             found.append((case, d))
     found.sort(key=lambda pair: (pair[1], pair[0].id))
@@ -393,12 +393,7 @@ def verify_case(session: Session, case: Case, *, result: str, text: str, actor: 
     checked = check_photos(list(photos or ()))
     target = CanonicalStatus.VERIFIED.value if result == "pass" else CanonicalStatus.REOPENED.value
     planned = sync.plan_hub_change(session, case, target, actor=actor, reason=text)
-    attachments = [Attachment(sha256=hashlib.sha256(p.data).hexdigest(), mime=mime, size=len(p.data), data=p.data,
-                              filename=p.filename[:200], uploaded_by=actor[:100], case_id=case.id,
-                              purpose="verify", created_at=utcnow())
-                   for p, mime in checked]
-    session.add_all(attachments)
-    session.flush()
+    attachments = _store_photos(session, checked, uploaded_by=actor[:100], purpose="verify", case_id=case.id)
     return planned, [a.id for a in attachments]
 
 

@@ -353,8 +353,12 @@ def waiting_verification(ctx: HubContext, session: Session, scope: str, limit: i
     if scope:
         q = q.where(Case.grid_code.startswith(scope))
     rows = []
+    asks: dict[str, bool] = {}  # per system, once per call (its active mapping is one query)
     for case in session.scalars(q):
-        asked = sorted({t.system_key for t in case.tickets if _asks_verification(ctx, session, t.system_key)})
+        for t in case.tickets:
+            if t.system_key not in asks:
+                asks[t.system_key] = _asks_verification(ctx, session, t.system_key)
+        asked = sorted({t.system_key for t in case.tickets if asks[t.system_key]})
         rows.append({"case": case, "asked_by": asked,
                      "status_codes": {t.system_key: t.status_code for t in case.tickets}})
     return rows

@@ -175,8 +175,8 @@ class DedupEngine:
         key = _point_key(norm.lat, norm.lng)
         if key in self._shared_points:
             return True
-        addresses = set(session.scalars(select(DedupEntry.address_key).where(DedupEntry.point_key == key)
-                                        .distinct().limit(SHARED_POINT_THRESHOLD)))
+        addresses = set(session.connection().scalars(
+            select(DedupEntry.address_key).where(DedupEntry.point_key == key).distinct().limit(SHARED_POINT_THRESHOLD)))
         addresses.add(norm.address.key or f"{norm.system}:{norm.external_id}")
         if len(addresses) < SHARED_POINT_THRESHOLD:
             return False
@@ -229,8 +229,10 @@ class DedupEngine:
         return [m for m in self._members(session, _CLOSED_MEMBERS, params) if m.ticket_id not in seen]
 
     def _members(self, session: Session, statement: Any, params: dict[str, Any]) -> list[Member]:
+        # Core on the transaction's connection: the rows asked about are flushed already (a
+        # ticket is flushed before it is matched), so no autoflush and no ORM layer is needed
         return [Member(row[0], row[11], self._entry_ticket(row), row[12], row[13], row[14])
-                for row in session.execute(statement, params) if row[11] is not None]
+                for row in session.connection().execute(statement, params) if row[11] is not None]
 
     @staticmethod
     def _entry_ticket(row: Any) -> NormalizedTicket:
@@ -268,10 +270,11 @@ class DedupEngine:
             cached = None
         norm = cached or self.normalize(session, view)
         self._normalized.pop(ticket.id, None)
+        connection = session.connection()  # plain rows: no unit of work, no autoflush
         if not new:
-            session.execute(delete(DedupKey).where(DedupKey.ticket_id == ticket.id))
-            session.execute(delete(DedupEntry).where(DedupEntry.ticket_id == ticket.id))
-        session.execute(_INSERT_ENTRY, [{
+            connection.execute(delete(DedupKey).where(DedupKey.ticket_id == ticket.id))
+            connection.execute(delete(DedupEntry).where(DedupEntry.ticket_id == ticket.id))
+        connection.execute(_INSERT_ENTRY, [{
             "ticket_id": ticket.id, "system_type": norm.system, "category": norm.category, "grp": norm.group,
             "reported_at": norm.reported_at, "lat": norm.lat, "lng": norm.lng,
             "location_weak": norm.location_weak or "", "address": _address_json(norm.address),
@@ -280,7 +283,7 @@ class DedupEngine:
             "address_key": (norm.address.key or f"{norm.system}:{norm.external_id}")[:120]}])
         keys = [{"ticket_id": ticket.id, "key": k[:160], "reported_at": norm.reported_at} for k in file_keys(norm)]
         if keys:
-            session.execute(_INSERT_KEY, keys)
+            connection.execute(_INSERT_KEY, keys)
 
     def needs_reindex(self, changes: dict[str, Any]) -> bool:
         return bool(set(changes) & {"category", "lat", "lng", "address", "title", "description", "reported_at"})

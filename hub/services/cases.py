@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from hub.facade import HUB_SYSTEM_TYPE, CaseView, MatchDecision, TicketView
@@ -64,15 +64,15 @@ def open_case(session: Session, ticket: Ticket) -> Case:
     return case
 
 
-def link_ticket(session: Session, case: Case, ticket: Ticket, decision: MatchDecision) -> None:
-    ticket.case_id = case.id
-    session.flush()
+def link_ticket(session: Session, case: Case, ticket: Ticket, decision: MatchDecision) -> int:
+    """Put ``ticket`` into ``case``; returns how many tickets the case holds now."""
+    ticket.case_id = case.id  # flushed with the event by refresh_case's query
     add_event(session, case, "ticket_linked",
               f"关联 {ticket.system_key} {ticket.external_id}：{decision.reason}",
               system_key=ticket.system_key,
               detail={"ticket_id": ticket.id, "matcher": decision.matcher, "score": decision.score,
                       "detail": dict(decision.detail)})
-    refresh_case(session, case, operator=decision.matcher == OPERATOR_MATCHER)
+    return refresh_case(session, case, operator=decision.matcher == OPERATOR_MATCHER)
 
 
 def move_ticket(session: Session, ticket: Ticket, source: Case, target: Case, decision: MatchDecision) -> None:
@@ -93,8 +93,8 @@ def move_ticket(session: Session, ticket: Ticket, source: Case, target: Case, de
     source.updated_at = utcnow()
 
 
-def refresh_case(session: Session, case: Case, *, operator: bool = False) -> None:
-    """Derive the case's status and gaps from its tickets.
+def refresh_case(session: Session, case: Case, *, operator: bool = False) -> int:
+    """Derive the case's status and gaps from its tickets; returns how many tickets it holds.
 
     The candidate status is the newest live ticket's (newest change wins); the case takes it only
     where the lifecycle allows (``hub.lifecycle``), so a late, stale or wrong report never moves a
@@ -137,6 +137,7 @@ def refresh_case(session: Session, case: Case, *, operator: bool = False) -> Non
     if not case.address:
         case.address = next((t.address for t in tickets if t.address), "")
     case.updated_at = utcnow()
+    return len(tickets)
 
 
 def _may_take(current: str, candidate: str) -> bool:
@@ -190,20 +191,26 @@ class StoreFinder:
 
     # The questions are about *other* tickets, all flushed already: no autoflush of the one being
     # ingested (a flush per question is most of what asking costs).
+    # Plain Core on the transaction's connection: no ORM layer, no autoflush.
     def _case_of_external(self, system_type: str, external_id: str) -> int | None:
-        with self.session.no_autoflush:
-            if system_type == HUB_SYSTEM_TYPE:  # a record the hub created elsewhere names its case
-                return self.session.scalar(select(Case.id).where(Case.number == external_id))
-            return self.session.scalar(
-                select(Ticket.case_id).where(Ticket.system_type == system_type,
-                                             Ticket.external_id == external_id,
-                                             Ticket.case_id.is_not(None)).limit(1))
+        connection = self.session.connection()
+        if system_type == HUB_SYSTEM_TYPE:  # a record the hub created elsewhere names its case
+            return connection.scalar(_CASE_BY_NUMBER, {"number": external_id})  # type: ignore[no-any-return]
+        return connection.scalar(_CASE_OF_EXTERNAL,  # type: ignore[no-any-return]
+                                 {"system_type": system_type, "external_id": external_id})
 
     def _cases_referencing(self, system_type: str, external_id: str) -> list[int]:
-        with self.session.no_autoflush:
-            rows = self.session.scalars(
-                select(Ticket.case_id).join(TicketReference, TicketReference.ticket_id == Ticket.id)
-                .where(TicketReference.ref_system_type == system_type,
-                       TicketReference.ref_external_id == external_id,
-                       Ticket.case_id.is_not(None)).distinct()).all()
+        rows = self.session.connection().scalars(_CASES_REFERENCING, {"system_type": system_type,
+                                                                      "external_id": external_id}).all()
         return [r for r in rows if r is not None]
+
+
+# built once (statement construction and cache-key generation cost more than SQLite's answer)
+_CASE_BY_NUMBER = select(Case.id).where(Case.number == bindparam("number"))
+_CASE_OF_EXTERNAL = select(Ticket.case_id).where(
+    Ticket.system_type == bindparam("system_type"), Ticket.external_id == bindparam("external_id"),
+    Ticket.case_id.is_not(None)).limit(1)
+_CASES_REFERENCING = (select(Ticket.case_id).join(TicketReference, TicketReference.ticket_id == Ticket.id)
+                      .where(TicketReference.ref_system_type == bindparam("system_type"),
+                             TicketReference.ref_external_id == bindparam("external_id"),
+                             Ticket.case_id.is_not(None)).distinct())

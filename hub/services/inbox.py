@@ -22,6 +22,11 @@ from hub.models import InboundEvent, InboundStatus, PollCursor, utcnow
 
 log = logging.getLogger(__name__)
 
+_INSERT_SQLITE = sqlite_insert(InboundEvent.__table__).on_conflict_do_nothing(  # type: ignore[arg-type]
+    index_elements=["system_key", "event_id"]).returning(InboundEvent.__table__.c.id)
+_INSERT_PG = pg_insert(InboundEvent.__table__).on_conflict_do_nothing(  # type: ignore[arg-type]
+    index_elements=["system_key", "event_id"]).returning(InboundEvent.__table__.c.id)
+
 
 class Inbox:
     """InboundSink + CursorStore for one system."""
@@ -67,10 +72,9 @@ class Inbox:
                       kind=r.kind, version=r.version, payload=r.raw, content_type=r.content_type,
                       status=InboundStatus.PENDING, received_at=utcnow(), error_kind="",
                       error_reason="", attempts=0)
-        insert = sqlite_insert if self.ctx.db.is_sqlite else pg_insert
-        stmt = insert(InboundEvent).values(**values).on_conflict_do_nothing(
-            index_elements=["system_key", "event_id"]).returning(InboundEvent.id)
-        return s.execute(stmt).scalar_one_or_none()
+        statement = _INSERT_SQLITE if self.ctx.db.is_sqlite else _INSERT_PG
+        # one statement for every record, on the connection: a page of records costs one compile
+        return s.connection().execute(statement, values).scalar_one_or_none()  # type: ignore[no-any-return]
 
     def _set_cursor(self, s: Session, name: str, value: str) -> None:
         row = s.scalar(select(PollCursor).where(PollCursor.system_key == self.system_key,

@@ -24,7 +24,7 @@ from hub.facade import GRID_REPORT_TYPE, CaseView, ExternalRef, MatchDecision, T
 from hub.models import Case, InboundEvent, InboundStatus, MappingVersion, System, Ticket, TicketAlias, TicketReference
 from hub.models.base import utcnow
 from hub.services import cases as case_service
-from hub.services import outbox, routing, sync, task_list
+from hub.services import outbox, routing, sync, task_list, txcache
 from hub.services.mapping_versions import ensure_default_mapping, parsed
 from hub.services.redact import redact_text
 from hub.services.systems import SystemNotFound, get_system
@@ -95,7 +95,7 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
                     with s.begin_nested():
                         outcomes[inbound_id] = _process(ctx, s, inbound_id, False)
                 except (DataError, IntegrityError) as exc:
-                    s.info.pop("ingest_systems", None)  # may hold rows the savepoint took back
+                    txcache.forget(s)  # may hold rows the savepoint took back
                     log.info("inbound %s left the batch: %s", inbound_id, type(exc).__name__)
             planned = sync.take_planned(s)  # may count a rolled-back row's effects: a spare nudge
     except OperationalError as exc:  # busy store, lost connection: everything rolled back
@@ -133,16 +133,20 @@ def _process(ctx: HubContext, s: Session, inbound_id: int, replay: bool) -> Outc
     allowed = {InboundStatus.PENDING} | ({InboundStatus.QUARANTINED} if replay else set())
     if ev.status not in allowed:
         return Outcome(ev.status)
-    ev.attempts += 1
+    # the event row is written once, at the end: set earlier, each of ingestion's flushes would
+    # update it again
+    applied: dict[str, int] = {}
     try:
-        outcome = _apply(ctx, s, ev)
+        outcome = _apply(ctx, s, ev, applied)
     except Quarantine as q:
+        _record_on_event(ev, applied)
         ev.status = InboundStatus.QUARANTINED
         ev.error_kind = q.kind
         ev.error_reason = q.reason
         ev.processed_at = utcnow()
         log.warning("inbound %s (%s %s) quarantined: %s", ev.id, ev.system_key, ev.external_id, q.reason)
         return Outcome(InboundStatus.QUARANTINED, q.reason)
+    _record_on_event(ev, applied)
     ev.status = outcome.status
     ev.error_kind = ""
     ev.error_reason = outcome.reason
@@ -150,24 +154,32 @@ def _process(ctx: HubContext, s: Session, inbound_id: int, replay: bool) -> Outc
     return outcome
 
 
+def _record_on_event(ev: InboundEvent, applied: dict[str, int]) -> None:
+    ev.attempts += 1
+    if "mapping_version_id" in applied:
+        ev.mapping_version_id = applied["mapping_version_id"]
+    if "ticket_id" in applied:
+        ev.ticket_id = applied["ticket_id"]
+
+
 def _system_and_mapping(ctx: HubContext, s: Session, system_key: str) -> tuple[System, MappingVersion]:
     """The system and its active mapping, looked up once per transaction (a poll page of a
     hundred records shares them; a mapping activated meanwhile applies from the next page)."""
-    cache = s.info.setdefault("ingest_systems", {})
-    known = cache.get(system_key)
-    if known is None:
+    def look_up() -> tuple[System, MappingVersion]:
         try:
             system = get_system(s, system_key)
         except SystemNotFound as exc:
             raise Quarantine("permanent", str(exc)) from exc
-        known = cache[system_key] = (system, ensure_default_mapping(ctx, s, system))
-    return known  # type: ignore[no-any-return]
+        return system, ensure_default_mapping(ctx, s, system)
+    return txcache.cached(s, "ingest_system", system_key, look_up)
 
 
-def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
+def _apply(ctx: HubContext, s: Session, ev: InboundEvent, applied: dict[str, int]) -> Outcome:
+    """Map ``ev`` and apply it; ``applied`` receives the mapping version and ticket ids for
+    the event row (written by the caller)."""
     system, mapping = _system_and_mapping(ctx, s, ev.system_key)
     stype = ctx.registry.get(system.plugin)
-    ev.mapping_version_id = mapping.id
+    applied["mapping_version_id"] = mapping.id
     try:
         payload = stype.decode(ev.payload)
         mapped = map_payload(parsed(ctx, mapping), payload)
@@ -187,7 +199,7 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
     ticket = s.scalar(select(Ticket).where(Ticket.system_key == system.key,
                                            Ticket.external_id == external_id))
     if ticket is not None and _not_newer(s, version, ticket, ev):
-        ev.ticket_id = ticket.id
+        applied["ticket_id"] = ticket.id
         return Outcome(InboundStatus.STALE, f"version {version}, applied {ticket.seq}")
 
     if mapped.status_ignored:  # a status the mapping says carries no canonical meaning
@@ -198,13 +210,14 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
         s.add(ticket)
     changes = _apply_fields(ctx, ticket, fields, version, ev, mapping)
     s.flush()
-    ev.ticket_id = ticket.id
+    applied["ticket_id"] = ticket.id
     _store_aliases(s, ticket, fields, created)
     new_refs = _store_references(s, ticket, refs, created)
 
     view = case_service.ticket_view(ticket, payload)
     decision: MatchDecision | None = None
     created_case = False
+    ticket_count: int | None = None  # of the case, when known without asking
     if ticket.case_id is None:
         decision = ctx.pm.hook.hub_match_case(ticket=view, references=refs,
                                               finder=case_service.StoreFinder(s))
@@ -214,11 +227,11 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
                 break
             case = s.get(Case, case.merged_into_id)
         if case is not None and decision is not None:
-            case_service.link_ticket(s, case, ticket, decision)
-            routing.plan_duplicates(ctx, s, case)
+            ticket_count = case_service.link_ticket(s, case, ticket, decision)
+            routing.plan_duplicates(ctx, s, case, system_key=ticket.system_key)
         else:
             case = case_service.open_case(s, ticket)
-            created_case = True
+            created_case, ticket_count = True, 1
             # the task list starts the hub's clock; a case the hub originates (a grid worker's
             # report) is also routed by it: a department's own record is already being handled
             task_list.apply_task_list(ctx, s, case, actor="hub", route=ticket.system_type == GRID_REPORT_TYPE)
@@ -256,9 +269,9 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent) -> Outcome:
             routing.plan_progress_notes(ctx, s, case, ticket)
     if changes.get("handover_to", [None, None])[1]:  # police 06: handed over to a department
         routing.route_handover(ctx, s, case, ticket)
-    s.flush()
+    # the rest is flushed when the savepoint or the transaction ends
     return Outcome(InboundStatus.PROCESSED, ticket=case_service.ticket_view(ticket, payload),
-                   case=case_service.case_view(s, case, ticket_count=1 if created_case else None),
+                   case=case_service.case_view(s, case, ticket_count=ticket_count),
                    created_case=created_case,
                    decision=decision, changes=changes)
 

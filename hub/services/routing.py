@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from hub.context import HubContext
 from hub.facade import HUB_SYSTEM_TYPE, OP_CREATE, OP_MERGE, OP_NOTE, HubError
 from hub.models import Case, CaseEvent, System, Ticket, utcnow
-from hub.services import outbox, sync
+from hub.services import outbox, sync, txcache
 from hub.services.cases import add_event
 from hub.services.mapping_versions import ensure_default_mapping, parsed
 from mappings.canonical import CanonicalStatus
@@ -142,13 +142,18 @@ def route_handover(ctx: HubContext, session: Session, case: Case, ticket: Ticket
         return None
 
 
-def plan_duplicates(ctx: HubContext, session: Session, case: Case) -> int:
+def plan_duplicates(ctx: HubContext, session: Session, case: Case, system_key: str | None = None) -> int:
     """Where ``case`` holds several live records of one system (three 12345 calls about the same
     stall), tell that system the newer ones duplicate the earliest (once per record; a record
-    told already is skipped). Only systems whose type applies ``merge`` effects are told.
-    Returns how many effects were planned."""
-    tickets = list(session.scalars(select(Ticket).where(Ticket.case_id == case.id, Ticket.status.not_in(SILENT))
-                                   .order_by(Ticket.reported_at, Ticket.id)))
+    told already is skipped). Only systems whose type applies ``merge`` effects are told;
+    ``system_key``: only that system's records (one of its records was just linked, the others'
+    groups did not change). Returns how many effects were planned."""
+    if system_key is not None and not _applies(ctx, session, system_key, OP_MERGE):
+        return 0
+    query = select(Ticket).where(Ticket.case_id == case.id, Ticket.status.not_in(SILENT))
+    if system_key is not None:
+        query = query.where(Ticket.system_key == system_key)
+    tickets = list(session.scalars(query.order_by(Ticket.reported_at, Ticket.id)))
     by_system: dict[str, list[Ticket]] = {}
     for ticket in tickets:
         by_system.setdefault(ticket.system_key, []).append(ticket)
@@ -236,9 +241,11 @@ def plan_split_note(ctx: HubContext, session: Session, source: Case, target: Cas
 
 
 def _applies(ctx: HubContext, session: Session, system_key: str, operation: str) -> bool:
-    system = session.scalar(select(System).where(System.key == system_key))
-    stype = ctx.registry.get(system.plugin) if system is not None and system.plugin in ctx.registry else None
-    return stype is not None and operation in stype.operations
+    def operations() -> frozenset[str]:
+        plugin = session.scalar(select(System.plugin).where(System.key == system_key))
+        stype = ctx.registry.get(plugin) if plugin is not None and plugin in ctx.registry else None
+        return frozenset(stype.operations) if stype is not None else frozenset()
+    return operation in txcache.cached(session, "system_operations", system_key, operations)
 
 
 def _filed_under(doc: object, case: Case, tickets: list[Ticket]) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from hub.context import HubContext
 from hub.facade import Connector, HubError, SystemConfig, SystemType
 from hub.models import System
+from hub.services import txcache
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def upsert_system(ctx: HubContext, session: Session, data: dict[str, Any]) -> Sy
     key = str(data["key"])
     plugin = str(data.get("plugin", key))
     ctx.registry.get(plugin)  # fails clearly when no plugin offers this type
+    txcache.forget(session)
     system = session.scalar(select(System).where(System.key == key))
     if system is None:
         system = System(key=key, plugin=plugin, name=str(data.get("name", key)))

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from hub.context import HubContext
 from hub.facade import OP_CREATE
 from hub.models import LEVELS, Case, System, TaskItem, utcnow
+from hub.services import txcache
 from hub.services.cases import add_event
 from hub.services.workdays import WorkCalendar, parse_span
 
@@ -89,12 +90,15 @@ def item_for(session: Session, category: str) -> TaskItem | None:
     """The enabled item of ``category``, else the ``other`` item (seeding an empty list first).
     Called for every new case: the common path is one query."""
     def enabled(code: str) -> TaskItem | None:
-        found: TaskItem | None = session.scalar(select(TaskItem).where(TaskItem.category == code,
-                                                                        TaskItem.enabled.is_(True)))
-        return found
+        def ask() -> TaskItem | None:
+            found: TaskItem | None = session.scalar(select(TaskItem).where(TaskItem.category == code,
+                                                                            TaskItem.enabled.is_(True)))
+            return found
+        return txcache.cached(session, "task_item", code, ask)
 
     item = enabled(category)
     if item is None and ensure_seeded(session):
+        txcache.forget(session)
         item = enabled(category)
     if item is None and category != "other":
         item = enabled("other")
@@ -109,6 +113,7 @@ def update_item(ctx: HubContext, session: Session, category: str, changes: dict[
     item = session.scalar(select(TaskItem).where(TaskItem.category == category))
     if item is None:
         raise KeyError(category)
+    txcache.forget(session)  # enabled or not, it is another answer now
     before = {k: getattr(item, k) for k in EDITABLE}
     after = {**before, **{k: v for k, v in changes.items() if k in EDITABLE}}
     validate({**after, "category": category}, creatable_types(ctx))
@@ -142,7 +147,7 @@ def apply_task_list(ctx: HubContext, session: Session, case: Case, *, actor: str
     item = item_for(session, case.category)
     if item is None:
         return "no_item"
-    cal = WorkCalendar.load(session)
+    cal = txcache.cached(session, "calendar", None, lambda: WorkCalendar.load(session))
     start = now or case.reported_at or utcnow()
     case.task_category = item.category
     case.level = item.level

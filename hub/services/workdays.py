@@ -131,10 +131,11 @@ class WorkCalendar:
 
 def set_day(session: Session, day: date, kind: str, name: str, actor: str) -> CalendarDay:
     """Make ``day`` a working day or a holiday whatever the package says (audited)."""
-    from hub.services import audit
+    from hub.services import audit, txcache
 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    txcache.forget(session)
     row = session.get(CalendarDay, day)
     before = {"kind": row.kind, "name": row.name} if row is not None else None
     if row is None:
@@ -148,8 +149,9 @@ def set_day(session: Session, day: date, kind: str, name: str, actor: str) -> Ca
 
 
 def remove_day(session: Session, day: date, actor: str) -> bool:
-    from hub.services import audit
+    from hub.services import audit, txcache
 
+    txcache.forget(session)
     row = session.get(CalendarDay, day)
     if row is None:
         return False

@@ -195,8 +195,8 @@ class StoreFinder:
     def _case_of_external(self, system_type: str, external_id: str) -> int | None:
         connection = self.session.connection()
         if system_type == HUB_SYSTEM_TYPE:  # a record the hub created elsewhere names its case
-            return connection.scalar(_CASE_BY_NUMBER, {"number": external_id})  # type: ignore[no-any-return]
-        return connection.scalar(_CASE_OF_EXTERNAL,  # type: ignore[no-any-return]
+            return connection.scalar(_CASE_BY_NUMBER, {"number": external_id})
+        return connection.scalar(_CASE_OF_EXTERNAL,
                                  {"system_type": system_type, "external_id": external_id})
 
     def _cases_referencing(self, system_type: str, external_id: str) -> list[int]:

@@ -74,7 +74,7 @@ class Inbox:
                       error_reason="", attempts=0)
         statement = _INSERT_SQLITE if self.ctx.db.is_sqlite else _INSERT_PG
         # one statement for every record, on the connection: a page of records costs one compile
-        return s.connection().execute(statement, values).scalar_one_or_none()  # type: ignore[no-any-return]
+        return s.connection().execute(statement, values).scalar_one_or_none()
 
     def _set_cursor(self, s: Session, name: str, value: str) -> None:
         row = s.scalar(select(PollCursor).where(PollCursor.system_key == self.system_key,

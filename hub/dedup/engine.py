@@ -82,6 +82,7 @@ def _members_statement(*case_filters: Any) -> Any:
 # plain table inserts: ingestion's hot path needs no unit-of-work bookkeeping for rows nobody edits
 _INSERT_ENTRY = insert(DedupEntry.__table__)  # type: ignore[arg-type]
 _INSERT_KEY = insert(DedupKey.__table__)  # type: ignore[arg-type]
+_INSERT_RECORD = insert(MatchRecord.__table__).returning(MatchRecord.__table__.c.id)  # type: ignore[arg-type]
 _OPEN_MEMBERS = _members_statement()
 _CLOSED_MEMBERS = _members_statement(Case.status.in_(bindparam("closed", expanding=True)),
                                      Case.closed_at >= bindparam("since"))
@@ -244,23 +245,26 @@ class DedupEngine:
 
     # --- after the case is known ---------------------------------------------------------------
 
-    def record(self, session: Session, ticket: Ticket, case: Case, decision: MatchDecision) -> MatchRecord:
-        """Store a matcher's decision (any matcher's) on the ticket now in ``case``."""
+    def record(self, session: Session, ticket: Ticket, case: Case, decision: MatchDecision) -> int:
+        """Store a matcher's decision (any matcher's) on the ticket now in ``case``; returns the
+        ``match_decision`` id. A plain insert: nothing edits the row in this transaction."""
         detail = dict(decision.detail)
         best = detail.get("best") or {}
         action = decision.action if decision.matcher == "dedup" else "link"
-        row = MatchRecord(
-            ticket_id=ticket.id, case_id=case.id, candidate_case_id=decision.candidate_case_id
-            if action != LINK else decision.case_id, action=action, matcher=decision.matcher or "unknown",
-            score=best.get("score"), probability=decision.score, member_ticket_id=best.get("member_ticket_id"),
-            contributions=list(best.get("contributions") or []), candidates=list(detail.get("candidates") or []),
-            thresholds=dict(detail.get("thresholds") or {}), reason=decision.reason[:500],
-            model_version=str(detail.get("model_version") or ""),
-            review_status=ReviewStatus.PENDING if action == REVIEW else ReviewStatus.NONE)
-        session.add(row)
+        if ticket.id is None or case.id is None:
+            session.flush()
+        row_id: int = session.connection().execute(_INSERT_RECORD, {
+            "ticket_id": ticket.id, "case_id": case.id,
+            "candidate_case_id": decision.candidate_case_id if action != LINK else decision.case_id,
+            "action": action, "matcher": decision.matcher or "unknown", "score": best.get("score"),
+            "probability": decision.score, "member_ticket_id": best.get("member_ticket_id"),
+            "contributions": list(best.get("contributions") or []),
+            "candidates": list(detail.get("candidates") or []), "thresholds": dict(detail.get("thresholds") or {}),
+            "reason": decision.reason[:500], "model_version": str(detail.get("model_version") or ""),
+            "review_status": ReviewStatus.PENDING if action == REVIEW else ReviewStatus.NONE}).scalar_one()
         if action == RECURRENCE and decision.candidate_case_id:
             case.recurrence_of_id = decision.candidate_case_id
-        return row
+        return row_id
 
     def index(self, session: Session, ticket: Ticket, view: TicketView, *, new: bool = False) -> None:
         """File (or re-file, after a newer snapshot) the ticket's features and blocking keys.

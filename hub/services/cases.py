@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from hub.facade import HUB_SYSTEM_TYPE, CaseView, MatchDecision, TicketView
@@ -40,8 +40,20 @@ def ticket_view(ticket: Ticket, payload: dict[str, Any] | None = None) -> Ticket
 
 def add_event(session: Session, case: Case, kind: str, summary: str, *, system_key: str = "",
               detail: dict[str, Any] | None = None, actor: str = "hub", at: datetime | None = None) -> None:
-    session.add(CaseEvent(case_id=case.id, kind=kind, summary=summary[:500], system_key=system_key,
-                          detail=detail or {}, actor=actor, at=at or utcnow()))
+    """One timeline line, written at once as a plain row: nobody edits a line in the transaction
+    that writes it, and the ORM's unit of work costs about ten times more per row. Lines the hub
+    writes within an operation a person ordered carry that person (``acting_as``)."""
+    if case.id is None:  # a case made in this transaction and not yet flushed
+        session.flush()
+    if actor == "hub":
+        actor = session.info.get(ACTING_AS, actor)
+    session.connection().execute(_INSERT_EVENT, {
+        "case_id": case.id, "kind": kind, "summary": summary[:500], "system_key": system_key,
+        "detail": detail or {}, "actor": actor, "at": at or utcnow()})
+
+
+ACTING_AS = "gridhub_acting_as"
+_INSERT_EVENT = insert(CaseEvent.__table__)  # type: ignore[arg-type]
 
 
 def open_case(session: Session, ticket: Ticket) -> Case:

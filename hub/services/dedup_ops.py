@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, event, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from hub.context import HubContext
 from hub.facade import MatchDecision
 from hub.models import Case, CaseEvent, CaseOperation, MatchRecord, ReviewStatus, Ticket, utcnow
 from hub.services import outbox, routing, sync
-from hub.services.cases import add_event, move_ticket, open_case, refresh_case
+from hub.services.cases import ACTING_AS, add_event, move_ticket, open_case, refresh_case
 from mappings.canonical import CanonicalStatus
 
 T = TypeVar("T")
@@ -87,16 +87,15 @@ def _attributed(session: Session, actor: str) -> Iterator[None]:
     """``move_ticket``/``refresh_case`` write their timeline lines as ``hub``; within an operation a
     person ordered, they are that person's doing."""
 
-    def before_flush(s: Session, _context: Any, _instances: Any) -> None:
-        for obj in s.new:
-            if isinstance(obj, CaseEvent) and obj.actor == "hub":
-                obj.actor = actor
-
-    event.listen(session, "before_flush", before_flush)
+    previous = session.info.get(ACTING_AS)
+    session.info[ACTING_AS] = actor
     try:
         yield
     finally:
-        event.remove(session, "before_flush", before_flush)
+        if previous is None:
+            session.info.pop(ACTING_AS, None)
+        else:
+            session.info[ACTING_AS] = previous
 
 
 def _locking(ctx: HubContext, query: Select[Any]) -> Select[Any]:

@@ -81,7 +81,8 @@ def _propose(ctx: HubContext, external_id: str, candidate_external_id: str, prob
                                  detail={"best": best, "candidates": [best], "model_version": "test",
                                          "thresholds": {"auto": 0.91, "review": 0.88}})
         if ctx.dedup is not None:
-            row = ctx.dedup.record(s, ticket, case, decision)
+            row = s.get(MatchRecord, ctx.dedup.record(s, ticket, case, decision))
+            assert row is not None
         else:  # the dedup plugin blocked (GRIDHUB_BLOCKED_PLUGINS): store what it would have
             row = MatchRecord(ticket_id=ticket.id, case_id=case.id, candidate_case_id=member.case_id, action="review",
                               matcher="dedup", score=1.3, probability=probability, member_ticket_id=member.id,

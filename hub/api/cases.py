@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from hub.api.auth import READERS, fail, hub_ctx, load_caller, require_role
+from hub.api.auth import READERS, audited, fail, hub_ctx, load_caller, require_role
 from hub.api.schemas import (
     CaseDetailSchema,
     CaseListArgs,
@@ -23,6 +23,7 @@ from hub.api.schemas import (
 )
 from hub.models import Case, Ticket
 from hub.services import outbox, reports, routing, sync
+from mappings.canonical import CanonicalStatus
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Cases and their tickets")
 blp.before_request(load_caller)
@@ -173,11 +174,16 @@ class CaseRoute(MethodView):
         ctx = hub_ctx()
         with ctx.db.session() as s:
             case = _locked_case(s, case_id)
+            before = case.owner_system
             try:
                 routed = routing.route_case(ctx, s, case, args["system_key"], actor=str(g.caller["name"]),
                                             reason=args["reason"])
             except routing.RoutingError as exc:
                 fail(404 if exc.kind == "unknown" else 409, str(exc))
+            # the same audit line as the console's
+            audited("case.route", "case", case.number, {"owner_system": before},
+                    {"owner_system": routed.system_key, "message_id": routed.message_id,
+                     "external_no": routed.external_no, "reason": args["reason"]}, s)
             planned = sync.take_planned(s)
             answer = {"case_id": case.id, "owner_system": case.owner_system, "message_id": routed.message_id,
                       "external_no": routed.external_no, "source": routed.source}
@@ -208,6 +214,9 @@ class CaseVerify(MethodView):
                                                            photos=photos_of(args["photos"]))
             except reports.ReportError as exc:
                 fail(exc.status, str(exc))
+            audited("case.verify", "case", case.number, {"status": CanonicalStatus.RESOLVED.value},
+                    {"status": case.status, "result": args["result"], "text": args["text"], "planned": planned,
+                     "photos": attachments}, s)
             sync.take_planned(s)
             answer = {"case_id": case.id, "status": case.status, "planned": planned, "attachments": attachments}
         outbox.nudge(ctx, planned)

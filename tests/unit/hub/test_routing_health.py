@@ -13,7 +13,7 @@ from hub.app import create_app
 from hub.config import HubConfig
 from hub.context import HubContext
 from hub.facade import HUB_SYSTEM_TYPE
-from hub.models import Case, CaseEvent, CircuitBreaker, OutboundMessage, SyncLog, Ticket
+from hub.models import AuditEntry, Case, CaseEvent, CircuitBreaker, OutboundMessage, SyncLog, Ticket
 from hub.services import circuit, dedup_ops, outbox, routing
 from hub.services.cases import StoreFinder
 from hub.services.inbox import Inbox
@@ -97,6 +97,9 @@ def test_routing_opens_a_record_filed_under_the_case_number_and_the_record_joins
     assert the_case(ctx).owner_system == "dept"
     [line] = events(ctx, case.id, "routed")
     assert line.actor == "operator-1" and "占道经营归城管" in line.summary
+    [audited] = audit_lines(ctx, "case.route")  # the same audit line as the console's
+    assert (audited.actor, audited.target_id, audited.before, audited.after["owner_system"]) == (
+        "operator-1", case.number, {"owner_system": "fake"}, "dept")
     # delivered: the record the department made is on the row and the timeline
     assert outbox.deliver_due(ctx, now=T0)["sent"] == 1
     with ctx.db.read_session() as s:
@@ -179,6 +182,14 @@ def test_only_a_resolved_case_is_verified_and_every_linked_record_hears_it(ctx: 
     assert (changed.actor, changed.detail["to"], changed.detail["reason"]) == ("grid_worker-1", "VERIFIED",
                                                                                 "现场已清理干净")
     assert client.post(url, json=body, headers=auth(ctx, "grid_worker")).status_code == 409  # once
+    [audited] = audit_lines(ctx, "case.verify")
+    assert (audited.actor, audited.target_id, audited.after["result"], audited.after["status"]) == (
+        "grid_worker-1", case.number, "pass", "VERIFIED")
+
+
+def audit_lines(ctx: HubContext, action: str) -> list[AuditEntry]:
+    with ctx.db.read_session() as s:
+        return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action)))
 
 
 # ----- health and the breaker ---------------------------------------------------------------------------

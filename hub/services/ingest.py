@@ -90,6 +90,8 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
     planned = 0
     try:
         with ctx.db.session() as s:
+            if ctx.db.is_sqlite:  # the page's rows in one query (the writer lock is held: they cannot change)
+                s.scalars(select(InboundEvent).where(InboundEvent.id.in_(inbound_ids))).all()
             for inbound_id in inbound_ids:
                 try:
                     with s.begin_nested():
@@ -124,10 +126,10 @@ def _quarantine_after_rollback(ctx: HubContext, inbound_id: int, reason: str) ->
 
 
 def _process(ctx: HubContext, s: Session, inbound_id: int, replay: bool) -> Outcome:
-    query = select(InboundEvent).where(InboundEvent.id == inbound_id)
-    if not ctx.db.is_sqlite:
-        query = query.with_for_update()
-    ev = s.scalar(query)
+    if ctx.db.is_sqlite:  # BEGIN IMMEDIATE holds the writer lock; a page's rows are loaded already
+        ev = s.get(InboundEvent, inbound_id)
+    else:
+        ev = s.scalar(select(InboundEvent).where(InboundEvent.id == inbound_id).with_for_update())
     if ev is None:
         return Outcome("missing")
     allowed = {InboundStatus.PENDING} | ({InboundStatus.QUARANTINED} if replay else set())

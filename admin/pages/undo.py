@@ -32,7 +32,7 @@ from admin.pages import work as _work  # noqa: F401  (its header links first: �
 from admin.views import _check_csrf, _ctx, bp, nav, roles
 from hub.facade import OP_MERGE
 from hub.models import Case, CaseEvent, CaseOperation, OutboundMessage, System, Ticket
-from hub.services import audit, dedup_ops
+from hub.services import dedup_ops
 from hub.services.dedup_ops import OPERATION_EVENT_KINDS, OperationError
 
 READERS = ("admin", "operator", "auditor")
@@ -316,7 +316,8 @@ def work_operation_undo(op_id: int) -> Response:
         return _refused(op_id, "reason", problem, reason, back)
     actor = str(g.caller["name"])
     try:
-        undo = dedup_ops.undo_operation(_ctx(), op_id, actor, reason, scope=_scope())
+        undo = dedup_ops.undo_operation(_ctx(), op_id, actor, reason, scope=_scope(),
+                                        remote_addr=request.remote_addr or "")
     except OperationError as exc:
         if exc.status == 404:
             abort(404)
@@ -328,10 +329,6 @@ def work_operation_undo(op_id: int) -> Response:
         message = _("撤销未执行：%(why)s（%(words)s；%(detail)s）", why=REFUSALS.get(exc.status, _("操作被拒绝")),
                     words=words, detail=exc.message)
         return _refused(op_id, "form", message, reason, back)
-    with _ctx().db.session() as s:
-        audit.record(s, actor, "case_operation.undo", "case_operation", str(op_id), {"undone_at": None},
-                     {"undo_id": undo["id"], "kind": kind, "moves": undo["detail"].get("moves", []),
-                      "reason": reason}, request.remote_addr or "")
     flash(_("已撤销%(kind)s操作 #%(id)s（撤销记录 #%(undo)s）", kind=KIND_LABELS.get(kind, kind), id=op_id,
             undo=undo["id"]))
     return redirect(url_for("console.work_operations"))

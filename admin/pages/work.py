@@ -166,15 +166,14 @@ def _refusal(target: str) -> dict[str, Any]:
 
 
 def _audit(action: str, target_type: str, target_id: str, before: dict[str, Any] | None,
-           after: dict[str, Any], s: Session | None = None) -> None:
-    """Record the admin's change: in its own transaction when given ``s``; after a dedup operation,
-    which commits its own, in the next one (see the module's report on why)."""
-    if s is not None:
-        audit.record(s, g.caller["name"], action, target_type, target_id, before, after, request.remote_addr or "")
-        return
-    with _ctx().db.session() as own:
-        audit.record(own, g.caller["name"], action, target_type, target_id, before, after,
-                     request.remote_addr or "")
+           after: dict[str, Any], s: Session) -> None:
+    """Record the person's change in the change's own transaction (dedup operations audit
+    themselves, inside theirs: they are given ``_addr()``)."""
+    audit.record(s, g.caller["name"], action, target_type, target_id, before, after, _addr())
+
+
+def _addr() -> str:
+    return request.remote_addr or ""
 
 
 def _own_words(system_type: str, code: str) -> str:
@@ -558,10 +557,8 @@ def work_case_merge(case_id: int) -> Response:
         number = _text("into", 1, 32, _("目标案件编号"))
         reason = _text("reason", 1, 500, _("合并原因"))
         into = _case_id_by_number(number, "into")
-        op = _service("into", _("合并"), lambda: dedup_ops.merge_cases(_ctx(), case_id, into, str(g.caller["name"]),
-                                                                   reason, scope=_scope()))
-        _audit("case.merge", "case", source, {"case": source},
-               {"into_case": number, "operation_id": op["id"], "moves": op["detail"]["moves"], "reason": reason})
+        op = _service("into", _("合并"), lambda: dedup_ops.merge_cases(
+            _ctx(), case_id, into, str(g.caller["name"]), reason, scope=_scope(), remote_addr=_addr()))
         return _("已将本案并入 %(number)s（操作 #%(id)s，可撤销）", number=number, id=op["id"])
 
     return _case_action(case_id, "merge", act)
@@ -587,10 +584,8 @@ def _split(case_id: int, ticket_id: str, reason_field: str) -> str:
         key, external_id = ticket.system_key, ticket.external_id
     target = _case_id_by_number(number, "to") if number else None
     op = _service(reason_field, _("拆分"), lambda: dedup_ops.split_ticket(
-        _ctx(), key, external_id, str(g.caller["name"]), reason, target, scope=_scope()))
+        _ctx(), key, external_id, str(g.caller["name"]), reason, target, scope=_scope(), remote_addr=_addr()))
     created = op["detail"].get("created_case")
-    _audit("ticket.split", "ticket", f"{key}/{external_id}", {"case_id": case_id},
-           {"to": number or f"新案件 #{created}", "operation_id": op["id"], "reason": reason})
     if number:
         return _("已将 %(system)s %(external_id)s 拆出至%(number)s（操作 #%(id)s，可撤销）", system=key,
                  external_id=external_id, number=number, id=op["id"])
@@ -663,10 +658,9 @@ def _review_action(review_id: int, form: str, act: Callable[[], str]) -> Respons
     return redirect(back)
 
 
-def _decided(review_id: int, verdict: str, decision: dict[str, Any], extra: dict[str, Any]) -> str:
+def _decided(review_id: int, decision: dict[str, Any]) -> str:
+    """What the person reads after a review decision (the service audited it)."""
     op = decision["operation"]
-    _audit(f"review.{verdict}", "review", str(review_id), {"review_status": ReviewStatus.PENDING},
-           {"review_status": decision["review"]["review_status"], "operation_id": op["id"] if op else None, **extra})
     label = REVIEW_LABELS.get(decision["review"]["review_status"], "")
     if op:
         return _("复核 #%(id)s：%(result)s（操作 #%(op)s，可撤销）", id=review_id, result=label, op=op["id"])
@@ -679,8 +673,8 @@ def work_review_accept(review_id: int) -> Response:
     def act() -> str:
         note = _text("note", 0, 500, _("备注"))
         decision = _service("accept", _("并案"), lambda: dedup_ops.accept_review(
-            _ctx(), review_id, str(g.caller["name"]), note, scope=_scope()))
-        return _decided(review_id, "accept", decision, {"note": note})
+            _ctx(), review_id, str(g.caller["name"]), note, scope=_scope(), remote_addr=_addr()))
+        return _decided(review_id, decision)
 
     return _review_action(review_id, "accept", act)
 
@@ -691,8 +685,8 @@ def work_review_reject(review_id: int) -> Response:
     def act() -> str:
         note = _text("note", 0, 500, _("备注"))
         decision = _service("reject", _("判定"), lambda: dedup_ops.reject_review(
-            _ctx(), review_id, str(g.caller["name"]), note, scope=_scope()))
-        return _decided(review_id, "reject", decision, {"note": note})
+            _ctx(), review_id, str(g.caller["name"]), note, scope=_scope(), remote_addr=_addr()))
+        return _decided(review_id, decision)
 
     return _review_action(review_id, "reject", act)
 
@@ -705,8 +699,8 @@ def work_review_link(review_id: int) -> Response:
         note = _text("note", 0, 500, _("备注"))
         target = _case_id_by_number(number, "case_number")
         decision = _service("case_number", _("改关联"), lambda: dedup_ops.link_review_elsewhere(
-            _ctx(), review_id, target, str(g.caller["name"]), note, scope=_scope()))
-        return _decided(review_id, "link", decision, {"case_number": number, "note": note})
+            _ctx(), review_id, target, str(g.caller["name"]), note, scope=_scope(), remote_addr=_addr()))
+        return _decided(review_id, decision)
 
     return _review_action(review_id, "link", act)
 

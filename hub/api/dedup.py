@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import g
+from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -52,6 +52,10 @@ def _scope() -> str:
     return str(g.caller["scope"] or "")
 
 
+def _addr() -> str:
+    return request.remote_addr or ""
+
+
 @blp.route("/cases/<int(max=2147483647):case_id>/match-explanations")
 class MatchExplanations(MethodView):
     @require_role(*READERS)
@@ -84,7 +88,7 @@ class CaseMerge(MethodView):
         """Merge this case into ``into_case_id``: all its tickets move there and it is cancelled,
         pointing at the case that absorbed it. Undoable."""
         return _answer(lambda: dedup_ops.merge_cases(hub_ctx(), case_id, args["into_case_id"], _actor(),
-                                                     args["reason"], scope=_scope()))
+                                                     args["reason"], scope=_scope(), remote_addr=_addr()))
 
 
 @blp.route("/tickets/<text:system_key>/<text:external_id>/split")
@@ -99,7 +103,7 @@ class TicketSplit(MethodView):
         """Take the ticket out of its case into a new case, or into ``case_id`` (link elsewhere).
         Undoable."""
         return _answer(lambda: dedup_ops.split_ticket(hub_ctx(), system_key, external_id, _actor(), args["reason"],
-                                                      args.get("case_id"), scope=_scope()))
+                                                      args.get("case_id"), scope=_scope(), remote_addr=_addr()))
 
 
 @blp.route("/case-operations/<int(max=2147483647):op_id>/undo")
@@ -112,7 +116,7 @@ class OperationUndo(MethodView):
     def post(self, args: dict[str, Any], op_id: int) -> dict[str, Any]:
         """Revert an operation exactly; answers with the undo, itself recorded as an operation."""
         return _answer(lambda: dedup_ops.undo_operation(hub_ctx(), op_id, _actor(), args["reason"],
-                                                        scope=_scope()))
+                                                        scope=_scope(), remote_addr=_addr()))
 
 
 @blp.route("/review-queue")
@@ -148,7 +152,7 @@ class ReviewAccept(MethodView):
         """Same incident: move the ticket into the proposed case (its own case, left empty, is
         merged away). Undoable."""
         return _answer(lambda: dedup_ops.accept_review(hub_ctx(), review_id, _actor(), args["note"],
-                                                       scope=_scope()))
+                                                       scope=_scope(), remote_addr=_addr()))
 
 
 @blp.route("/review-queue/<int(max=2147483647):review_id>/reject")
@@ -161,7 +165,7 @@ class ReviewReject(MethodView):
     def post(self, args: dict[str, Any], review_id: int) -> dict[str, Any]:
         """A different incident: the ticket stays in its own case; the decision stays on record."""
         return _answer(lambda: dedup_ops.reject_review(hub_ctx(), review_id, _actor(), args["note"],
-                                                       scope=_scope()))
+                                                       scope=_scope(), remote_addr=_addr()))
 
 
 @blp.route("/review-queue/<int(max=2147483647):review_id>/link")
@@ -175,4 +179,4 @@ class ReviewLink(MethodView):
     def post(self, args: dict[str, Any], review_id: int) -> dict[str, Any]:
         """Neither: the ticket belongs to ``case_id``; move it there. Undoable."""
         return _answer(lambda: dedup_ops.link_review_elsewhere(hub_ctx(), review_id, args["case_id"], _actor(),
-                                                               args["note"], scope=_scope()))
+                                                               args["note"], scope=_scope(), remote_addr=_addr()))

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from hub.context import HubContext
 from hub.facade import MatchDecision
 from hub.models import Case, CaseEvent, CaseOperation, MatchRecord, ReviewStatus, Ticket, utcnow
-from hub.services import outbox, routing, sync
+from hub.services import audit, outbox, routing, sync
 from hub.services.cases import ACTING_AS, add_event, move_ticket, open_case, refresh_case
 from mappings.canonical import CanonicalStatus
 
@@ -173,9 +173,10 @@ def _note(s: Session, case: Case, kind: str, summary: str, op: CaseOperation | N
 
 
 def merge_cases(ctx: HubContext, source_id: int, target_id: int, actor: str, reason: str = "", *,
-                scope: str = "") -> dict[str, Any]:
+                scope: str = "", remote_addr: str = "") -> dict[str, Any]:
     """Move every ticket of ``source_id`` into ``target_id``; the emptied source becomes CANCELLED
-    and points at the target (``merged_into_id``)."""
+    and points at the target (``merged_into_id``). Audited (``case.merge``) in the same
+    transaction, as every operation here: ``remote_addr`` is the caller's address."""
 
     def work(s: Session) -> dict[str, Any]:
         ids = list(s.scalars(select(Ticket.id).where(Ticket.case_id == source_id)))
@@ -202,13 +203,16 @@ def merge_cases(ctx: HubContext, source_id: int, target_id: int, actor: str, rea
               op, actor, from_case=source.id)
         _note(s, source, "case_merge", f"本案并入 {target.number}（操作人 {actor}）{_why(reason)}", op, actor,
               into_case=target.id)
+        audit.record(s, actor, "case.merge", "case", source.number, {"case": source.number},
+                     {"into_case": target.number, "operation_id": op.id, "moves": moves, "reason": reason},
+                     remote_addr)
         return operation_row(op)
 
     return _write(ctx, actor, work)
 
 
 def split_ticket(ctx: HubContext, system_key: str, external_id: str, actor: str, reason: str = "",
-                 target_case_id: int | None = None, *, scope: str = "") -> dict[str, Any]:
+                 target_case_id: int | None = None, *, scope: str = "", remote_addr: str = "") -> dict[str, Any]:
     """Take a ticket out of its case: into a new case, or into ``target_case_id`` (link elsewhere;
     a case left empty by that is merged into the target)."""
 
@@ -237,6 +241,8 @@ def split_ticket(ctx: HubContext, system_key: str, external_id: str, actor: str,
             _note(s, new, "ticket_split", f"自 {source.number} 拆出 {label}（操作人 {actor}）{_why(reason)}",
                   op, actor, ticket_id=ticket.id, from_case=source.id)
             routing.plan_split_note(ctx, s, source, new, ticket)
+            audit.record(s, actor, "ticket.split", "ticket", f"{system_key}/{external_id}", {"case_id": source.id},
+                         {"to": f"新案件 #{new.id}", "operation_id": op.id, "reason": reason}, remote_addr)
             return operation_row(op)
         target = _case_or_404(cases, target_case_id, scope)
         if target.id == source.id:
@@ -254,6 +260,8 @@ def split_ticket(ctx: HubContext, system_key: str, external_id: str, actor: str,
         _note(s, target, "ticket_relinked",
               f"{label} 自 {source.number} 改关联至本案（操作人 {actor}）{_why(reason)}",
               op, actor, ticket_id=ticket.id, from_case=source.id)
+        audit.record(s, actor, "ticket.split", "ticket", f"{system_key}/{external_id}", {"case_id": source.id},
+                     {"to": target.number, "operation_id": op.id, "reason": reason}, remote_addr)
         return operation_row(op)
 
     return _write(ctx, actor, work)
@@ -263,7 +271,7 @@ def split_ticket(ctx: HubContext, system_key: str, external_id: str, actor: str,
 
 
 def undo_operation(ctx: HubContext, op_id: int, actor: str, reason: str = "", *,
-                   scope: str = "") -> dict[str, Any]:
+                   scope: str = "", remote_addr: str = "") -> dict[str, Any]:
     """Revert an operation exactly: its tickets go back, the cases get their status, merged_into
     and closed_at back (a case left empty, like one a split created, is cancelled and merged into
     where its ticket went). Refused once undone, or when one of its tickets has moved since."""
@@ -310,6 +318,8 @@ def undo_operation(ctx: HubContext, op_id: int, actor: str, reason: str = "", *,
         for case in affected:
             _note(s, case, "operation_undone", f"撤销{label}操作 #{op.id}（操作人 {actor}）{_why(reason)}",
                   undo, actor, undo_of=op.id)
+        audit.record(s, actor, "case_operation.undo", "case_operation", str(op.id), {"undone_at": None},
+                     {"undo_id": undo.id, "kind": op.kind, "moves": back, "reason": reason}, remote_addr)
         return operation_row(undo)
 
     return _write(ctx, actor, work)
@@ -378,27 +388,34 @@ def _in_scope_row(row: dict[str, Any] | None, scope: str) -> bool:
 
 
 def accept_review(ctx: HubContext, review_id: int, actor: str, note: str = "", *,
-                  scope: str = "") -> dict[str, Any]:
+                  scope: str = "", remote_addr: str = "") -> dict[str, Any]:
     """The ticket is the candidate case's incident: move it there (its provisional case, left
-    empty, is merged away). Undoable."""
-    return _decide(ctx, review_id, actor, note, scope, ReviewStatus.ACCEPTED, None)
+    empty, is merged away). Undoable; audited as ``review.accept``."""
+    return _decide(ctx, review_id, actor, note, scope, ReviewStatus.ACCEPTED, None, ("accept", remote_addr))
 
 
 def link_review_elsewhere(ctx: HubContext, review_id: int, case_id: int, actor: str, note: str = "", *,
-                          scope: str = "") -> dict[str, Any]:
-    """The ticket belongs to neither: move it into ``case_id``. Undoable."""
-    return _decide(ctx, review_id, actor, note, scope, ReviewStatus.LINKED_ELSEWHERE, case_id)
+                          scope: str = "", remote_addr: str = "") -> dict[str, Any]:
+    """The ticket belongs to neither: move it into ``case_id``. Undoable; audited as ``review.link``."""
+    return _decide(ctx, review_id, actor, note, scope, ReviewStatus.LINKED_ELSEWHERE, case_id, ("link", remote_addr))
 
 
 def reject_review(ctx: HubContext, review_id: int, actor: str, note: str = "", *,
-                  scope: str = "") -> dict[str, Any]:
+                  scope: str = "", remote_addr: str = "") -> dict[str, Any]:
     """A different incident: the ticket stays in its own case; the record stays, for the audit and
-    so the matcher does not propose the pair again."""
-    return _decide(ctx, review_id, actor, note, scope, ReviewStatus.REJECTED, None)
+    so the matcher does not propose the pair again. Audited as ``review.reject``."""
+    return _decide(ctx, review_id, actor, note, scope, ReviewStatus.REJECTED, None, ("reject", remote_addr))
 
 
 def _decide(ctx: HubContext, review_id: int, actor: str, note: str, scope: str, verdict: str,
-            elsewhere_id: int | None) -> dict[str, Any]:
+            elsewhere_id: int | None, audited_as: tuple[str, str]) -> dict[str, Any]:
+    word, remote_addr = audited_as
+
+    def audit_line(s: Session, record: MatchRecord, op: CaseOperation | None, **extra: Any) -> None:
+        audit.record(s, actor, f"review.{word}", "review", str(review_id), {"review_status": ReviewStatus.PENDING},
+                     {"review_status": record.review_status, "operation_id": op.id if op else None, **extra,
+                      "note": note}, remote_addr)
+
     def work(s: Session) -> dict[str, Any] | _Refusal:
         outcome = verdict
         record = s.scalar(_locking(ctx, select(MatchRecord).where(MatchRecord.id == review_id)))
@@ -431,6 +448,7 @@ def _decide(ctx: HubContext, review_id: int, actor: str, note: str, scope: str, 
             if candidate is not None and candidate.id != current.id:
                 _note(s, candidate, "review_rejected", f"人工复核：{label}（{current.number}）与本案不是同一事件"
                       f"（操作人 {actor}）{_why(note)}", None, actor, review_id=record.id, ticket_id=ticket.id)
+            audit_line(s, record, None)
             return {"review": _review_items(s, [record])[0], "operation": None}
         if elsewhere_id is not None:
             target = _case_or_404(cases, elsewhere_id, scope)
@@ -466,6 +484,7 @@ def _decide(ctx: HubContext, review_id: int, actor: str, note: str, scope: str, 
         if kind == "review_link" and candidate is not None and candidate.id not in (current.id, target.id):
             _note(s, candidate, "review_rejected", f"人工复核：{label} 与本案不是同一事件，已关联至 {target.number}"
                   f"（操作人 {actor}）", None, actor, review_id=record.id, ticket_id=ticket.id)
+        audit_line(s, record, op, **({"case_number": target.number} if elsewhere_id is not None else {}))
         return {"review": _review_items(s, [record])[0], "operation": operation_row(op)}
 
     return _write(ctx, actor, work)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from hub.app import create_app
 from hub.context import HubContext
-from hub.models import Case, CaseEvent, Ticket
+from hub.models import AuditEntry, Case, CaseEvent, Ticket
 from tests.conftest import make_token
 from tests.support.fake_system import record
 from tests.unit.hub.conftest import ingest
@@ -98,7 +98,11 @@ def test_merge_then_undo_through_the_api(fake_ctx: HubContext, api: Any) -> None
     assert api.post("/api/v1/case-operations/999999/undo", json={}, headers=headers).status_code == 404
     with fake_ctx.db.read_session() as s:
         actors = set(s.scalars(select(CaseEvent.actor).where(CaseEvent.kind.in_(["case_merge", "operation_undone"]))))
+        # the audit log has both, written in the operations' own transactions (as the console's)
+        lines = [(e.action, e.actor, e.after["operation_id" if e.action == "case.merge" else "undo_id"])
+                 for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
     assert actors == {"张三", "李四"}
+    assert lines == [("case.merge", "张三", op["id"]), ("case_operation.undo", "李四", undo.json["id"])]
 
 
 def test_split_and_link_elsewhere_through_the_api(fake_ctx: HubContext, api: Any) -> None:

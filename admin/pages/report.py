@@ -17,7 +17,6 @@ as ``POST /api/v1/cases/{id}/verify`` (its form posts to the case page's verify 
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from werkzeug.wrappers import Response
 
 from admin.views import _category_name, _check_csrf, _ctx, bp, nav, roles
 from hub.api.reports import attachment_response
+from hub.dedup.location import metres_per_degree
 from hub.gridlayer import GridLayer
 from hub.models import Case, User
 from hub.models.work import GridReport
@@ -73,8 +73,7 @@ def grid_map(layer: GridLayer, scope: str) -> GridMap | None:
     y0 = min(grid.bbox[1] for grid in grids)
     x1 = max(grid.bbox[2] for grid in grids)
     y1 = max(grid.bbox[3] for grid in grids)
-    ky_m = 110_574.0
-    kx_m = 111_320.0 * math.cos(math.radians((y0 + y1) / 2))
+    kx_m, ky_m = metres_per_degree((y0 + y1) / 2)
     width_m, height_m = max((x1 - x0) * kx_m, 1.0), max((y1 - y0) * ky_m, 1.0)
     px_per_m = (MAP_W - 2 * MAP_PAD) / max(width_m, height_m)
     kx, ky = kx_m * px_per_m, ky_m * px_per_m

@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response
 from admin.pages.report import uploaded_photos
 from admin.pages.systems import OPERATION_LABELS, OUTBOUND_STATUSES
 from admin.views import SHANGHAI, _check_csrf, _ctx, bp, nav, roles
+from hub.dedup.location import metres_per_degree
 from hub.facade import OP_CREATE
 from hub.models import Case, CaseEvent, OutboundMessage, ReviewStatus, System, Ticket, utcnow
 from hub.services import audit, dedup_ops, outbox, reports, routing, sync
@@ -371,8 +372,6 @@ def _timeline(s: Session, case: Case) -> list[TimelineItem]:
 
 MAP_W, MAP_H, MAP_PAD = 480, 320, 36
 MIN_HALF_SPAN_M = 100.0  # a lone point is shown with 100 m around it
-M_PER_DEG_LAT = 110_574.0
-M_PER_DEG_LNG_EQUATOR = 111_320.0
 
 
 @dataclass(frozen=True)
@@ -428,8 +427,8 @@ def _location_map(case: Case, tickets: list[Ticket]) -> LocationMap | None:
         return None
     lat0 = case.lat if case.lat is not None else sum(p[2] for p in located) / len(located)
     lng0 = case.lng if case.lng is not None else sum(p[3] for p in located) / len(located)
-    m_per_lng = M_PER_DEG_LNG_EQUATOR * math.cos(math.radians(lat0))
-    metres = [(k, label, (lng - lng0) * m_per_lng, (lat - lat0) * M_PER_DEG_LAT) for k, label, lat, lng in located]
+    m_per_lng, m_per_lat = metres_per_degree(lat0)
+    metres = [(k, label, (lng - lng0) * m_per_lng, (lat - lat0) * m_per_lat) for k, label, lat, lng in located]
     half_span = max([MIN_HALF_SPAN_M] + [max(abs(dx), abs(dy)) for _, _, dx, dy in metres])
     px_per_m = (min(MAP_W, MAP_H) / 2 - MAP_PAD) / half_span
     points = [MapPoint(round(MAP_W / 2 + dx * px_per_m, 1), round(MAP_H / 2 - dy * px_per_m, 1), k, label,

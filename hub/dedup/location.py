@@ -24,6 +24,15 @@ from mappings.datum import DATUMS, to_wgs84
 
 H3_RESOLUTION = 9
 EARTH_RADIUS_M = 6_371_008.8
+# metres per degree for local, flat drawings and bounding boxes (WGS-84 ellipsoid, near 31° N the
+# latitude figure is within 0.2 %): a degree of longitude is the equator's figure × cos(latitude)
+M_PER_DEG_LAT = 110_574.0
+M_PER_DEG_LNG_EQUATOR = 111_320.0
+
+
+def metres_per_degree(lat: float) -> tuple[float, float]:
+    """(metres per degree of longitude, of latitude) at ``lat``."""
+    return M_PER_DEG_LNG_EQUATOR * math.cos(math.radians(lat)), M_PER_DEG_LAT
 
 NO_PIN = "no_pin"
 SHARED_POINT = "shared_point"

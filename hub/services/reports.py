@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.context import HubContext
-from hub.dedup.location import haversine_m
+from hub.dedup.location import M_PER_DEG_LNG_EQUATOR, haversine_m, metres_per_degree
 from hub.facade import GRID_REPORT_TYPE, RawRecord
 from hub.models import Case, InboundEvent, InboundStatus, System, Ticket, User
 from hub.models.base import utcnow
@@ -322,8 +322,9 @@ def nearby_open_cases(session: Session, *, lat: float, lng: float, category: str
     if category not in taxonomy.codes:  # every case's category is canonical: nothing can match
         return []
     categories = taxonomy.members(taxonomy.group_of(category))
-    dlat = radius_m / 111_320.0
-    dlng = radius_m / (111_320.0 * max(0.01, math.cos(math.radians(lat))))
+    m_per_lng, m_per_lat = metres_per_degree(lat)
+    dlat = radius_m / m_per_lat
+    dlng = radius_m / max(m_per_lng, 0.01 * M_PER_DEG_LNG_EQUATOR)
     q = (select(Case).where(Case.lat.between(lat - dlat, lat + dlat), Case.lng.between(lng - dlng, lng + dlng),
                             Case.status.not_in(FINISHED), Case.merged_into_id.is_(None),
                             Case.category.in_(categories))

@@ -57,7 +57,7 @@ EVENT_LABELS = {
     "ticket_relinked": _l("人工改关联"), "review_accepted": _l("复核并案"), "review_linked": _l("复核改关联"),
     "review_rejected": _l("复核：非同一事件"), "operation_undone": _l("撤销操作"), "match_review": _l("疑似重复待复核"),
     "match_recurrence": _l("复发"), "outbound": _l("外发消息"), "outbound_sent": _l("外发送达"),
-    "task_list": _l("事项清单"), "escalated": _l("超期升级"),
+    "task_list": _l("事项清单"), "escalated": _l("超期升级"), "report_day_moved": _l("报告时间更正"),
 }
 REVIEW_LABELS = {ReviewStatus.PENDING: _l("待复核"), ReviewStatus.ACCEPTED: _l("已并案"),
                  ReviewStatus.REJECTED: _l("非同一事件"),

@@ -139,7 +139,14 @@ def refresh_case(session: Session, case: Case, *, operator: bool = False) -> int
         case.closed_at = case.closed_at or (newest.external_updated_at if taken else None) or utcnow()
     else:
         case.closed_at = None
-    case.reported_at = min(t.reported_at for t in tickets)
+    earliest = min(t.reported_at for t in tickets)
+    if case.reported_at is not None and _day(earliest) != _day(case.reported_at):
+        # the figures count a case on the day of its first report: the metrics refresh rebuilds
+        # the day it leaves as well as the one it joins (hub.services.metrics)
+        add_event(session, case, REPORT_DAY_MOVED,
+                  f"最早报告时间由 {_local(case.reported_at):%Y-%m-%d %H:%M} 更正为 {_local(earliest):%Y-%m-%d %H:%M}",
+                  detail={"from": case.reported_at.isoformat(), "to": earliest.isoformat()})
+    case.reported_at = earliest
     if case.lat is None:
         located = next((t for t in tickets if t.lat is not None), None)
         if located is not None:
@@ -150,6 +157,17 @@ def refresh_case(session: Session, case: Case, *, operator: bool = False) -> int
         case.address = next((t.address for t in tickets if t.address), "")
     case.updated_at = utcnow()
     return len(tickets)
+
+
+REPORT_DAY_MOVED = "report_day_moved"
+
+
+def _local(moment: datetime) -> datetime:
+    return moment.astimezone(SHANGHAI)
+
+
+def _day(moment: datetime) -> Any:
+    return _local(moment).date()
 
 
 def _may_take(current: str, candidate: str) -> bool:

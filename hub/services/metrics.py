@@ -16,9 +16,9 @@ and the same per month. ``refresh`` recomputes only the filing days of cases upd
 watermark (minus ``OVERLAP``, for transactions that committed after a later one), deleting and
 rewriting those days and their month, one month per transaction, and then moves the watermark:
 running it twice changes nothing, a crash leaves the old watermark, so the next run redoes the
-same days. A case whose report time moves to
-another day (a ticket with an earlier report linked) leaves its old day counted until
-``refresh(full=True)`` (``hub metrics refresh --full``), which rebuilds everything.
+same days. A case whose first report moves to another day (a ticket with an earlier report
+linked late) leaves a ``report_day_moved`` line on its timeline, and the refresh rebuilds the day
+it left as well. ``refresh(full=True)`` (``hub metrics refresh --full``) rebuilds everything.
 
 A jurisdiction finer than a street (a community operator) reads the grid rows, or for category and
 department the cases themselves (a community's cases are few).
@@ -37,7 +37,17 @@ from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, litera
 from sqlalchemy.orm import Session
 
 from hub.context import HubContext
-from hub.models import BUCKET_COLUMNS, HANDLING_BUCKETS, Case, MetricsRollup, MetricsWatermark, Ticket, utcnow
+from hub.models import (
+    BUCKET_COLUMNS,
+    HANDLING_BUCKETS,
+    Case,
+    CaseEvent,
+    MetricsRollup,
+    MetricsWatermark,
+    Ticket,
+    utcnow,
+)
+from hub.services.cases import REPORT_DAY_MOVED
 from hub.services.workdays import DAY_SECONDS, SHANGHAI, WORK_START, WorkCalendar
 from mappings import load_taxonomy
 
@@ -292,6 +302,13 @@ def refresh(ctx: HubContext, *, full: bool = False, now: datetime | None = None)
             assert since is not None
             changed = s.scalars(select(Case.reported_at).where(Case.updated_at >= since - OVERLAP))
             days = {local_day(r) for r in changed}
+            # a case whose first report moved to another day (an earlier report linked late) left
+            # its old day too
+            for detail in s.scalars(select(CaseEvent.detail).where(CaseEvent.kind == REPORT_DAY_MOVED,
+                                                                   CaseEvent.at >= since - OVERLAP)):
+                moved_from = (detail or {}).get("from")
+                if isinstance(moved_from, str):
+                    days.add(local_day(datetime.fromisoformat(moved_from)))
         clock = WorkClock(WorkCalendar.load(s))
     rows = 0
     by_month: dict[date, list[date]] = defaultdict(list)

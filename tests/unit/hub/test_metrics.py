@@ -244,3 +244,37 @@ def test_a_full_rebuild_month_by_month_drops_rows_outside_todays_cases(hub_ctx: 
     with hub_ctx.db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(MetricsRollup)) == before
         assert s.scalar(select(MetricsRollup).where(MetricsRollup.day == date(2019, 1, 1))) is None
+
+
+def test_a_case_whose_first_report_moves_to_another_day_leaves_its_old_day(hub_ctx: HubContext,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """An earlier report linked late moves the case's filing day: the incremental refresh rebuilds
+    the day it left as well as the one it joined (no ``--full`` needed), and the timeline says so."""
+    from hub.facade import MatchDecision
+    from hub.services.cases import REPORT_DAY_MOVED, link_ticket
+
+    monkeypatch.setattr(metrics, "OVERLAP", timedelta(0))
+    with hub_ctx.db.session() as s:
+        case = add_case(s, reported=datetime(2026, 3, 10, 2, tzinfo=UTC))
+        case_id = case.id
+    refresh(hub_ctx, full=True)
+    with hub_ctx.db.session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        late = Ticket(system_key="police", system_type="fakesys", external_id="EARLIER", status_code="1",
+                      status=case.status, category=case.category, reported_at=datetime(2026, 3, 8, 23, tzinfo=UTC))
+        s.add(late)
+        s.flush()
+        link_ticket(s, case, late, MatchDecision(case_id=case.id, reason="test", matcher="test"))
+    with hub_ctx.db.read_session() as s:
+        [moved] = s.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id,
+                                                    CaseEvent.kind == REPORT_DAY_MOVED)).all()
+        assert "2026-03-10 10:00" in moved.summary and "2026-03-09 07:00" in moved.summary
+    assert _filed_by_day(hub_ctx) == {"2026-03-10": 1}  # not refreshed yet
+    assert refresh(hub_ctx).days == 2  # the day it joined and the day it left
+    assert _filed_by_day(hub_ctx) == {"2026-03-09": 1}
+
+
+def _filed_by_day(ctx: HubContext) -> dict[str, int]:
+    with ctx.db.read_session() as s:
+        return {key: c.filed for key, _label, c in report(s, date(2026, 3, 9), date(2026, 3, 10), "day", "").rows}

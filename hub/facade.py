@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -242,6 +242,63 @@ class DeliveryError(HubError):
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
+
+
+class EffectPayload:
+    """An outbound effect's payload read for a department system's request. Every refusal is a
+    ``DeliveryError(kind="mapping")`` whose message starts with ``where`` (the request and the
+    record it concerns), so the dead letter says what the mapping or the case lacks."""
+
+    def __init__(self, payload: Mapping[str, Any], where: str) -> None:
+        self.payload = payload
+        self.where = where
+
+    def error(self, reason: str) -> DeliveryError:
+        return DeliveryError(f"{self.where}: {reason}", "mapping")
+
+    def text(self, name: str) -> str:
+        """The field as stripped text ("" when absent or not text)."""
+        return text_of(self.payload, name)
+
+    def required(self, name: str, refusal: str) -> str:
+        """The field's text; refused with ``refusal`` when empty."""
+        value = self.text(name)
+        if not value:
+            raise self.error(refusal)
+        return value
+
+    def one_of(self, name: str, allowed: Sequence[str], refusal: str) -> str:
+        """The field's text when it is one of ``allowed``; else refused: ``refusal`` is followed by
+        what was given and the allowed values."""
+        value = self.text(name)
+        if value not in allowed:
+            raise self.error(f"{name} {value or '(none)'!r} {refusal} ({', '.join(allowed)})")
+        return value
+
+    def photos(self) -> list[str]:
+        """``photos`` as a list of non-empty URLs."""
+        photos = self.payload.get("photos") or []
+        if not isinstance(photos, list) or not all(isinstance(p, str) for p in photos):
+            raise self.error("photos is not a list of URLs")
+        return [p.strip() for p in photos if p.strip()]
+
+    def local_time(self, name: str, fmt: str, zone: tzinfo) -> str | None:
+        """The field (ISO 8601, UTC when it names no offset) as ``fmt`` in ``zone``; None when absent."""
+        value = self.payload.get(name)
+        if value is None or value == "":
+            return None
+        try:
+            when = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise self.error(f"{name} is not an ISO 8601 time: {value!r}") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.astimezone(zone).strftime(fmt)
+
+
+def text_of(payload: Mapping[str, Any], name: str) -> str:
+    value = payload.get(name)
+    return value.strip() if isinstance(value, str) else ""
 
 
 @runtime_checkable

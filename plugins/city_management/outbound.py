@@ -26,12 +26,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from adapters.base import AdapterError, AuthError
-from hub.facade import OP_CREATE, OP_MERGE, OP_NOTE, OP_STATUS, DeliveryError, DeliveryResult, OutboundEffect
+from hub.facade import (
+    OP_CREATE,
+    OP_MERGE,
+    OP_NOTE,
+    OP_STATUS,
+    DeliveryError,
+    DeliveryResult,
+    EffectPayload,
+    OutboundEffect,
+    text_of,
+)
 from mappings.datum import wgs84_to_epsg4549
 from mappings.document import MappingDocument
 from mappings.engine import outbound_code
@@ -115,21 +125,8 @@ def describe(status: str) -> str:
     return f"{status} ({label})" if label else repr(status)
 
 
-def _text(payload: Mapping[str, Any], name: str) -> str:
-    value = payload.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
 def _mapping_error(where: str, reason: str) -> DeliveryError:
     return DeliveryError(f"{where}: {reason}", "mapping")
-
-
-def photo_urls(payload: Mapping[str, Any], where: str) -> list[str]:
-    """The payload's ``photos`` as a list of non-empty URLs."""
-    photos = payload.get("photos") or []
-    if not isinstance(photos, list) or not all(isinstance(p, str) for p in photos):
-        raise _mapping_error(where, "photos is not a list of URLs")
-    return [p.strip() for p in photos if p.strip()]
 
 
 # ----- create -------------------------------------------------------------------------------------
@@ -166,35 +163,16 @@ def plane_coordinates(location: Any, where: str) -> dict[str, float]:
     return {"x": round(northing, COORDINATE_DECIMALS), "y": round(easting, COORDINATE_DECIMALS)}
 
 
-def report_time(value: Any, where: str) -> str | None:
-    """``reported_at`` (ISO 8601, UTC when it names no offset) as local ``yyyy-MM-ddTHH:mm:ss``."""
-    if value is None or value == "":
-        return None
-    try:
-        when = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise _mapping_error(where, f"reported_at is not an ISO 8601 time: {value!r}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(SHANGHAI).strftime(TIME_FORMAT)
-
-
 def case_body(effect: OutboundEffect) -> dict[str, Any]:
     """The ``POST /dcm/api/cases`` body of a ``create`` effect; ``DeliveryError(kind="mapping")``
     when the effect lacks what the platform requires or cannot be put in its terms."""
     payload = effect.payload
-    external_no = _text(payload, "external_no")
-    where = f"数字城管 create {external_no or '?'}"
-    if not external_no:
-        raise _mapping_error(where, "create effect without external_no (externalNo)")
-    source = _text(payload, "source")
-    if source not in SOURCES:
-        raise _mapping_error(where, f"source {source or '(none)'!r} is not one a client may create under "
-                                    f"({'/'.join(SOURCES)})")
-    description = _text(payload, "description")
-    if not description:
-        raise _mapping_error(where, "create effect without a description (required by the platform)")
-    code = small_class(effect.mapping, _text(payload, "category"), where)
+    read = EffectPayload(payload, f"数字城管 create {text_of(payload, 'external_no') or '?'}")
+    where = read.where
+    external_no = read.required("external_no", "create effect without external_no (externalNo)")
+    source = read.one_of("source", SOURCES, "is not one a client may create under")
+    description = read.required("description", "create effect without a description (required by the platform)")
+    code = small_class(effect.mapping, read.text("category"), where)
     body: dict[str, Any] = {
         "source": source,
         "externalNo": external_no,
@@ -204,9 +182,9 @@ def case_body(effect: OutboundEffect) -> dict[str, Any]:
         "description": description,
         **plane_coordinates(payload.get("location"), where),
     }
-    optional = {"address": _text(payload, "address"), "reporter": _text(payload, "reporter"),
-                "reportTime": report_time(payload.get("reported_at"), where),
-                "photos": photo_urls(payload, where)}
+    optional = {"address": read.text("address"), "reporter": read.text("reporter"),
+                "reportTime": read.local_time("reported_at", TIME_FORMAT, SHANGHAI),
+                "photos": read.photos()}
     body.update({name: value for name, value in optional.items() if value})
     return body
 
@@ -235,7 +213,7 @@ def status_plan(payload: Mapping[str, Any], where: str) -> Plan:
     spec = payload.get("action")
     if isinstance(spec, str):
         spec = {"action": spec}
-    status = _text(payload, "status") or "?"
+    status = text_of(payload, "status") or "?"
     if not isinstance(spec, Mapping) or not spec.get("action"):
         raise _mapping_error(where, f"the mapping has no outbound action for status {status} (status_map.outbound)")
     action = str(spec["action"]).strip().upper()
@@ -247,10 +225,10 @@ def status_plan(payload: Mapping[str, Any], where: str) -> Plan:
         if result not in VERIFY_RESULTS:
             raise _mapping_error(where, f"VERIFY needs args.result PASS or FAIL, got {result or 'none'}")
         # the verifying grid worker's words (reason) first; else the result text; else a default
-        text = _text(payload, "reason") or _text(payload, "result_text") or DEFAULT_VERIFY_TEXT[result]
+        text = text_of(payload, "reason") or text_of(payload, "result_text") or DEFAULT_VERIFY_TEXT[result]
         return verify_plan(result, text, where)
     if action == "CANCEL":
-        reason = _text(payload, "reason") or DEFAULT_CANCEL_REASON
+        reason = text_of(payload, "reason") or DEFAULT_CANCEL_REASON
         return cancel_plan(reason, f"{CANCEL_SUPPLEMENT_PREFIX}{reason}")
     raise _mapping_error(where, f"unknown action {action!r} for status {status} (数字城管 takes VERIFY and CANCEL "
                                 f"from status_map.outbound)")
@@ -353,7 +331,7 @@ class CaseWriter:
         if effect.operation not in OPERATIONS:
             raise _mapping_error("数字城管", f"takes {', '.join(OPERATIONS)} effects, not {effect.operation!r}")
         payload = effect.payload
-        case_id = _text(payload, "external_id")
+        case_id = text_of(payload, "external_id")
         where = f"数字城管 {effect.operation} {case_id or '?'}"
         if not case_id:
             raise _mapping_error(where, f"{effect.operation} effect without external_id (caseId)")
@@ -378,13 +356,13 @@ class CaseWriter:
         if operation == OP_STATUS:
             return status_plan(payload, where)
         if operation == OP_NOTE:
-            photos = photo_urls(payload, where)
-            text = _text(payload, "text") or (DEFAULT_PHOTO_NOTE if photos else "")
+            photos = EffectPayload(payload, where).photos()
+            text = text_of(payload, "text") or (DEFAULT_PHOTO_NOTE if photos else "")
             if not text:
                 raise _mapping_error(where, "note effect without text or photos (SUPPLEMENT needs a text)")
             return note_plan(text, photos, where)
-        master = _text(payload, "master_case_number") or _text(payload, "master_external_id")
-        text = _text(payload, "text") or (f"与 {master} 为同一事件，重复上报。" if master else "重复上报。")
+        master = text_of(payload, "master_case_number") or text_of(payload, "master_external_id")
+        text = text_of(payload, "text") or (f"与 {master} 为同一事件，重复上报。" if master else "重复上报。")
         return cancel_plan(text, text)
 
     def _walk(self, case_id: str, plan: Plan, where: str) -> DeliveryResult:

@@ -31,7 +31,7 @@ from typing import Any
 
 from adapters.base import AdapterError, AuthError, BusinessError, PermanentError
 from adapters.signed_rest import SignedJsonClient
-from hub.facade import OP_MERGE, OP_NOTE, OP_STATUS, DeliveryError, DeliveryResult, OutboundEffect
+from hub.facade import OP_MERGE, OP_NOTE, OP_STATUS, DeliveryError, DeliveryResult, OutboundEffect, text_of
 
 STATUS_OPERATION = OP_STATUS
 OPERATIONS = (OP_STATUS, OP_NOTE, OP_MERGE)  # what deliver() applies
@@ -100,23 +100,18 @@ class StatusEffect:
     yqts: Any = None
 
 
-def _text(payload: Mapping[str, Any], name: str) -> str:
-    value = payload.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
 def parse_effect(effect: OutboundEffect) -> StatusEffect:
     """The effect's payload as a ``StatusEffect``; ``DeliveryError(kind="mapping")`` when it is
     not a status effect or names no action 12345 knows."""
     payload = effect.payload
     if effect.operation == OP_NOTE:  # a progress note is 补充办理情况
-        return _as_status(payload, "BC", result_text=_text(payload, "text"))
+        return _as_status(payload, "BC", result_text=text_of(payload, "text"))
     if effect.operation == OP_MERGE:  # a duplicate is marked 重复件 against its master
-        return _as_status(payload, "CF", status="DUPLICATE", master=_text(payload, "master_external_id"),
-                          reason=_text(payload, "text"))
+        return _as_status(payload, "CF", status="DUPLICATE", master=text_of(payload, "master_external_id"),
+                          reason=text_of(payload, "text"))
     if effect.operation != STATUS_OPERATION:
         raise DeliveryError(f"12345 delivers {', '.join(OPERATIONS)} effects, not {effect.operation!r}", "mapping")
-    gdbh, status = _text(payload, "external_id"), _text(payload, "status")
+    gdbh, status = text_of(payload, "external_id"), text_of(payload, "status")
     if not gdbh:
         raise DeliveryError("12345 status effect without external_id (工单编号 gdbh)", "mapping")
     spec = payload.get("action")
@@ -133,13 +128,13 @@ def parse_effect(effect: OutboundEffect) -> StatusEffect:
     if not isinstance(args, Mapping):
         raise DeliveryError(f"12345 {gdbh}: args of action {action} are not a mapping", "mapping")
     return StatusEffect(gdbh=gdbh, status=status, action=action, args=dict(args),
-                        result_text=_text(payload, "result_text"), reason=_text(payload, "reason"),
-                        master=_text(payload, "master_external_id"), yqts=payload.get("yqts"))
+                        result_text=text_of(payload, "result_text"), reason=text_of(payload, "reason"),
+                        master=text_of(payload, "master_external_id"), yqts=payload.get("yqts"))
 
 
 def _as_status(payload: Mapping[str, Any], action: str, *, status: str = "", result_text: str = "",
                master: str = "", reason: str = "") -> StatusEffect:
-    gdbh = _text(payload, "external_id")
+    gdbh = text_of(payload, "external_id")
     if not gdbh:
         raise DeliveryError(f"12345 {action} effect without external_id (工单编号 gdbh)", "mapping")
     return StatusEffect(gdbh=gdbh, status=status, action=action, result_text=result_text, reason=reason,

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.base import AdapterError, AuthError, BusinessError
 from adapters.xml_gbk import SHANGHAI, Repeated, XmlGbkClient, XmlReply
-from hub.facade import OP_CREATE, OP_NOTE, DeliveryError, DeliveryResult, OutboundEffect
+from hub.facade import OP_CREATE, OP_NOTE, DeliveryError, DeliveryResult, EffectPayload, OutboundEffect, text_of
 from mappings.datum import out_of_china, wgs84_to_gcj02
 from mappings.document import MappingDocument
 from mappings.engine import outbound_code
@@ -65,11 +65,6 @@ def _mapping_error(where: str, reason: str) -> DeliveryError:
     return DeliveryError(f"{where}: {reason}", "mapping")
 
 
-def _text(payload: Mapping[str, Any], name: str) -> str:
-    value = payload.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
 # ----- TransferClue -------------------------------------------------------------------------------
 
 
@@ -98,54 +93,27 @@ def gcj02_location(location: Any, where: str) -> tuple[str | None, str | None]:
     return f"{gcj_lng:.{COORDINATE_DECIMALS}f}", f"{gcj_lat:.{COORDINATE_DECIMALS}f}"
 
 
-def report_time(value: Any, where: str) -> str | None:
-    """``reported_at`` (ISO 8601, UTC when it names no offset) as local ``yyyyMMddHHmmss``."""
-    if value is None or value == "":
-        return None
-    try:
-        when = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise _mapping_error(where, f"reported_at is not an ISO 8601 time: {value!r}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(SHANGHAI).strftime(TIME_FORMAT)
-
-
-def photo_urls(payload: Mapping[str, Any], where: str) -> list[str]:
-    """The payload's ``photos`` as a list of non-empty URLs."""
-    photos = payload.get("photos") or []
-    if not isinstance(photos, list) or not all(isinstance(p, str) for p in photos):
-        raise _mapping_error(where, "photos is not a list of URLs")
-    return [p.strip() for p in photos if p.strip()]
-
-
 def clue_body(effect: OutboundEffect) -> dict[str, Any]:
     """The ``TransferClue`` body of a ``create`` effect; ``DeliveryError(kind="mapping")`` when the
     effect lacks what the platform requires (``ExternalNo``, ``Source``, ``Category``, ``Content``)."""
     payload = effect.payload
-    external_no = _text(payload, "external_no")
-    where = f"综合执法 TransferClue {external_no or '?'}"
-    if not external_no:
-        raise _mapping_error(where, "create effect without external_no (ExternalNo)")
-    source = _text(payload, "source")
-    if source not in SOURCES:
-        raise _mapping_error(where, f"source {source or '(none)'!r} is not one the hub files under "
-                                    f"({', '.join(SOURCES)})")
-    content = _text(payload, "description")
-    if not content:
-        raise _mapping_error(where, "create effect without a description (Content is required)")
+    read = EffectPayload(payload, f"综合执法 TransferClue {text_of(payload, 'external_no') or '?'}")
+    where = read.where
+    external_no = read.required("external_no", "create effect without external_no (ExternalNo)")
+    source = read.one_of("source", SOURCES, "is not one the hub files under")
+    content = read.required("description", "create effect without a description (Content is required)")
     lng, lat = gcj02_location(payload.get("location"), where)
-    urls = photo_urls(payload, where)
+    urls = read.photos()
     clue = {
         "ExternalNo": external_no,
         "Source": source,
-        "Category": category_code(effect.mapping, _text(payload, "category"), where),
+        "Category": category_code(effect.mapping, read.text("category"), where),
         "Content": content,
-        "Address": _text(payload, "address") or None,
+        "Address": read.text("address") or None,
         "Lng": lng,
         "Lat": lat,
-        "ReportTime": report_time(payload.get("reported_at"), where),
-        "Reporter": _text(payload, "reporter") or None,
+        "ReportTime": read.local_time("reported_at", TIME_FORMAT, SHANGHAI),
+        "Reporter": read.text("reporter") or None,
         "Attachments": Repeated("Url", urls) if urls else None,
     }
     return {"Clue": clue}
@@ -172,12 +140,12 @@ def remark_body(effect: OutboundEffect) -> dict[str, Any]:
     """The ``AddRemark`` body of a ``note`` effect. ``AddRemark`` has no attachments, so the
     photo URLs go into the text, where the platform's people can open them."""
     payload = effect.payload
-    clue_no = _text(payload, "external_id")
+    clue_no = text_of(payload, "external_id")
     where = f"综合执法 AddRemark {clue_no or '?'}"
     if not clue_no:
         raise _mapping_error(where, "note effect without external_id (ClueNo)")
-    text = _text(payload, "text")
-    urls = photo_urls(payload, where)
+    text = text_of(payload, "text")
+    urls = EffectPayload(payload, where).photos()
     if urls:
         text = "\n".join([text, "附件：", *urls]) if text else "\n".join(["附件：", *urls])
     if not text:
@@ -268,4 +236,4 @@ class ClueWriter:
 
 
 __all__ = ["OPERATIONS", "SOURCES", "ClueWriter", "category_code", "clue_body", "delivery_error",
-           "gcj02_location", "maintenance_wait", "remark_body", "report_time", "request_id", "transferred"]
+           "gcj02_location", "maintenance_wait", "remark_body", "request_id", "transferred"]

@@ -33,7 +33,7 @@ import requests
 
 from adapters.base import AdapterError, AuthError, PermanentError
 from adapters.http import raise_for_transport
-from hub.facade import OP_STATUS, DeliveryError, DeliveryResult, OutboundEffect
+from hub.facade import OP_STATUS, DeliveryError, DeliveryResult, OutboundEffect, text_of
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")  # the police wire format's offset
 FEEDBACK_PATH = "/ldpt/api/feedback"
@@ -87,11 +87,6 @@ class Feedback:
         return f"police {self.fklx} {self.jjdbh}"
 
 
-def _text(payload: Mapping[str, Any], name: str) -> str:
-    value = payload.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
 def feedback_time(changed_at: Any) -> str:
     """``FKSJ``: the hub change's instant (ISO 8601; zone-less is read as UTC, as the facade
     documents it) in +08:00 to the second. Raises ``ValueError`` when it is no time at all."""
@@ -109,7 +104,7 @@ def plan_feedback(effect: OutboundEffect, unit: str) -> Feedback:
     if effect.operation != OP_STATUS:
         raise DeliveryError(f"police delivers only '{OP_STATUS}' effects, not {effect.operation!r}", "mapping")
     payload = effect.payload
-    jjdbh, status = _text(payload, "external_id"), _text(payload, "status") or "?"
+    jjdbh, status = text_of(payload, "external_id"), text_of(payload, "status") or "?"
     if not jjdbh:
         raise DeliveryError("police status effect without external_id (接警单编号 JJDBH)", "mapping")
     spec = payload.get("action")
@@ -119,7 +114,7 @@ def plan_feedback(effect: OutboundEffect, unit: str) -> Feedback:
         got = f"{fklx!r}" if fklx else "none"
         raise DeliveryError(f"police {jjdbh}: the mapping's action for status {status} is {got}; the police "
                             f"know {', '.join(FEEDBACK_LABELS)} (status_map.outbound)", "mapping")
-    fknr = _text(payload, "result_text") or DEFAULT_TEXTS.get(fklx, "")
+    fknr = text_of(payload, "result_text") or DEFAULT_TEXTS.get(fklx, "")
     if not fknr:
         raise DeliveryError(f"police BJ {jjdbh}: the handling department's result text is missing (FKNR); "
                             f"the hub never reports 办结 without the department's own words", "mapping")

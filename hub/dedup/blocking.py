@@ -49,7 +49,7 @@ def _number(address: Address) -> int | None:
 
 def addr_keys(address: Address) -> tuple[str, ...]:
     """The address keys a ticket is filed under: its compound, its road + house-number bucket,
-    its road."""
+    its road (and, when it names no number, its road as a road-only report)."""
     keys = []
     if address.compound:
         keys.append(f"c:{address.compound}")
@@ -58,6 +58,8 @@ def addr_keys(address: Address) -> tuple[str, ...]:
         keys.append(f"n:{address.road}#{number // NUMBER_BUCKET}")
     if address.road:
         keys.append(f"r:{address.road}")
+        if number is None and not address.compound:
+            keys.append(f"r0:{address.road}")  # names the road only: met by the numbers on it too
     return tuple(keys)
 
 
@@ -72,13 +74,16 @@ def place_key(address: Address) -> str:
 
 def addr_query(address: Address) -> tuple[str, ...]:
     """The most specific keys a ticket looks up: its compound, else its road-number bucket and
-    the two beside it, else its whole road."""
+    the two beside it (and the road-only reports of its road), else its whole road."""
     if address.compound:
         return (f"c:{address.compound}",)
     number = _number(address)
     if address.road and number is not None:
+        # and the reports that name the road only ("斜土路近东安路"): the same incident, told
+        # without the number, must not be out of reach of the one that gives it
         bucket = number // NUMBER_BUCKET
-        return tuple(f"n:{address.road}#{b}" for b in (bucket - 1, bucket, bucket + 1) if b >= 0)
+        return (*(f"n:{address.road}#{b}" for b in (bucket - 1, bucket, bucket + 1) if b >= 0),
+                f"r0:{address.road}")
     if address.road:
         return (f"r:{address.road}",)
     return ()

@@ -43,6 +43,18 @@ SHARED_POINT_THRESHOLD = 5  # distinct addresses pinned on one metre → a centr
 MAX_MEMBERS = 400  # a pathological block (a centroid storm) is cut, newest first
 
 
+# system types that relay other systems' tickets (``hub dedup eval``'s replay source): a ticket's
+# origin system is then its ``source`` field, and the matcher's evidence (pin error, same or
+# other system) is about the origin
+RELAY_SYSTEM_TYPES = frozenset({"jsonl_replay"})
+
+
+def origin_system(ticket: TicketView) -> str:
+    if ticket.system_type in RELAY_SYSTEM_TYPES and ticket.fields.get("source"):
+        return str(ticket.fields["source"])
+    return ticket.system_type
+
+
 def _point_key(lat: float | None, lng: float | None) -> str:
     return "" if lat is None or lng is None else f"{lat:.5f},{lng:.5f}"
 
@@ -153,7 +165,7 @@ class DedupEngine:
 
     def normalize(self, session: Session, ticket: TicketView) -> NormalizedTicket:
         fields = ticket.fields
-        record = {"system": ticket.system_type, "external_id": ticket.external_id,
+        record = {"system": origin_system(ticket), "external_id": ticket.external_id,
                   "reported_at": fields.get("reported_at"), "category": fields.get("category"),
                   "category_code": fields.get("category_code"), "title": fields.get("title"),
                   "description": fields.get("description"), "address": fields.get("address"),
@@ -270,7 +282,7 @@ class DedupEngine:
         """File (or re-file, after a newer snapshot) the ticket's features and blocking keys.
         ``new``: the ticket was created in this transaction, so nothing is filed yet (no look-up)."""
         cached = self._normalized.pop(ticket.id, None)
-        if cached is None or (cached.system, cached.external_id) != (ticket.system_type, ticket.external_id):
+        if cached is None or (cached.system, cached.external_id) != (origin_system(view), ticket.external_id):
             cached = None
         norm = cached or self.normalize(session, view)
         self._normalized.pop(ticket.id, None)

@@ -29,7 +29,10 @@ DEFAULT_MODEL_PATH = Path(__file__).with_name("default_model.yaml")
 # Every feature and its levels, in the order explanations show them. A level missing from a
 # model's weights counts 0 (no evidence either way).
 LEVELS: dict[str, tuple[str, ...]] = {
-    "distance": ("le_15m", "le_40m", "le_80m", "le_150m", "le_300m", "far", "weak"),
+    # metres (a model without pin errors), or multiples of the pair's usual pin error (the
+    # same-incident distance a pin of the one system and a pin of the other typically show)
+    "distance": ("le_15m", "le_40m", "le_80m", "le_150m", "le_300m", "far", "weak",
+                 "pin_0.35", "pin_0.7", "pin_1", "pin_1.5", "pin_2", "pin_3", "pin_6"),
     "time": ("le_0.02w", "le_0.05w", "le_0.1w", "le_0.3w", "le_0.6w", "le_1w", "beyond"),
     "category": ("exact", "group", "other_group"),
     "text": ("ge_0.5", "ge_0.3", "ge_0.15", "gt_0", "none", "missing"),
@@ -39,6 +42,9 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "system": ("same", "other"),
     # other open candidate cases that could as well be the ticket's incident (case level)
     "rivals": ("none", "one", "several"),
+    # how far this case's score (before the case-level features) is ahead of the best other
+    # open candidate case's, in log2 units: a clear favourite or a toss-up (case level)
+    "margin": ("alone", "ahead_8", "ahead_4", "ahead_2", "ahead_0", "behind"),
 }
 FEATURES = tuple(LEVELS)
 
@@ -72,6 +78,18 @@ class DedupModel:
     # shared compound is weaker evidence there than for a stall on a road)
     group_weights: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)
     group_priors: Mapping[str, float] = field(default_factory=dict)
+    # per source system: its pins' typical error in metres (a grid worker's GPS is a few metres
+    # off, a citizen's pin on a 12345 map tens of metres). A pair's distance is read in units of
+    # sqrt(ea² + eb²), so 60 m apart says "close" for two citizens' pins and "another spot" for
+    # two grid workers'. Empty: distances are read in plain metres.
+    pin_error_m: Mapping[str, float] = field(default_factory=dict)
+    default_pin_error_m: float = 30.0
+
+    def pin_scale_m(self, a: str, b: str) -> float:
+        """The usual same-incident distance between a pin from system ``a`` and one from ``b``."""
+        ea = float(self.pin_error_m.get(a, self.default_pin_error_m))
+        eb = float(self.pin_error_m.get(b, self.default_pin_error_m))
+        return math.sqrt(ea * ea + eb * eb)
 
     def window_h(self, category: str) -> float:
         return float(self.windows_h.get(category, self.default_window_h))
@@ -113,6 +131,8 @@ class DedupModel:
             "default_thresholds": {"auto": self.default_thresholds.auto, "review": self.default_thresholds.review},
             "thresholds": {g: {"auto": t.auto, "review": t.review} for g, t in sorted(self.thresholds.items())},
             "recurrence_days": self.recurrence_days,
+            **({"pin_error_m": {k: round(float(v), 2) for k, v in sorted(self.pin_error_m.items())},
+                "default_pin_error_m": round(self.default_pin_error_m, 2)} if self.pin_error_m else {}),
             **({"group_priors": {g: round(float(v), 4) for g, v in sorted(self.group_priors.items())}}
                if self.group_priors else {}),
             **({"group_weights": {g: {f: {lvl: round(float(w), 4) for lvl, w in levels.items() if w}
@@ -168,6 +188,13 @@ def model_from_dict(raw: Mapping[str, Any]) -> DedupModel:
     windows = {str(k): float(v) for k, v in (raw.get("windows_h") or {}).items()}
     if any(v <= 0 for v in windows.values()):
         raise ValueError("windows_h must be positive hours")
+    pins_raw = raw.get("pin_error_m") or {}
+    if not isinstance(pins_raw, Mapping) or not all(
+            isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in pins_raw.values()):
+        raise ValueError("pin_error_m must map systems to positive metres")
+    default_pin = raw.get("default_pin_error_m", 30.0)
+    if not isinstance(default_pin, int | float) or not math.isfinite(default_pin) or default_pin <= 0:
+        raise ValueError("default_pin_error_m must be positive metres")
     return DedupModel(
         weights=weights,
         prior=float(raw.get("prior", -6.0)),
@@ -180,6 +207,8 @@ def model_from_dict(raw: Mapping[str, Any]) -> DedupModel:
         version=str(raw.get("version", "custom")),
         group_weights=group_weights,
         group_priors={str(g): float(v) for g, v in group_priors_raw.items()},
+        pin_error_m={str(k): float(v) for k, v in pins_raw.items()},
+        default_pin_error_m=float(default_pin),
     )
 
 

@@ -82,7 +82,12 @@ class Decision:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _distance_level(a: NormalizedTicket, b: NormalizedTicket) -> str:
+# bands of a distance in units of the pair's usual pin error (``DedupModel.pin_scale_m``)
+_PIN_BANDS = ((0.35, "pin_0.35"), (0.7, "pin_0.7"), (1.0, "pin_1"), (1.5, "pin_1.5"), (2.0, "pin_2"),
+              (3.0, "pin_3"), (6.0, "pin_6"))
+
+
+def _distance_level(a: NormalizedTicket, b: NormalizedTicket, scale_m: float | None = None) -> str:
     if a.lat is None or b.lat is None or a.lng is None or b.lng is None:
         return "weak"
     if a.location_weak == "shared_point" or b.location_weak == "shared_point":
@@ -91,6 +96,9 @@ def _distance_level(a: NormalizedTicket, b: NormalizedTicket) -> str:
     # a pin placed on a road name alone is trusted only for a coarse answer
     if a.location_weak or b.location_weak:
         return "weak" if d <= 300 else "far"
+    if scale_m:
+        ratio = d / scale_m
+        return next((level for limit, level in _PIN_BANDS if ratio <= limit), "far")
     if d <= 15:
         return "le_15m"
     if d <= 40:
@@ -163,11 +171,13 @@ def _phone_level(a: str | None, b: str | None) -> str:
     return "same" if a == b else "different"
 
 
-def compare(ticket: NormalizedTicket, other: NormalizedTicket, elapsed_h: float, window_h: float) -> dict[str, str]:
+def compare(ticket: NormalizedTicket, other: NormalizedTicket, elapsed_h: float, window_h: float,
+            pin_scale_m: float | None = None) -> dict[str, str]:
     """The level of every feature for one (ticket, member) pair; ``elapsed_h`` is measured from
-    the member's case start."""
+    the member's case start; ``pin_scale_m``: read the distance in units of it (the pair's usual
+    pin error) instead of metres."""
     return {
-        "distance": _distance_level(ticket, other),
+        "distance": _distance_level(ticket, other, pin_scale_m),
         "time": _time_level(elapsed_h, window_h),
         "category": "exact" if ticket.category == other.category
         else "group" if ticket.group == other.group else "other_group",
@@ -184,7 +194,7 @@ def _hours(a: datetime, b: datetime) -> float:
 
 # levels under which another candidate case still looks like the ticket's incident
 _IMPLAUSIBLE = {"category": {"other_group"}, "time": {"beyond"}, "address": {"other_building", "different"},
-                "distance": {"far", "le_300m", "le_150m"}}
+                "distance": {"far", "le_300m", "le_150m", "pin_3", "pin_6"}}
 
 
 # address levels that name another place on the same compound or road, and those that leave
@@ -195,6 +205,20 @@ _UNSPECIFIC = frozenset({"same_compound", "same_road"})
 
 def _plausible(levels: dict[str, str]) -> bool:
     return all(levels[f] not in bad for f, bad in _IMPLAUSIBLE.items())
+
+
+def _margin_level(ahead: float | None) -> str:
+    if ahead is None:
+        return "alone"
+    if ahead >= 8:
+        return "ahead_8"
+    if ahead >= 4:
+        return "ahead_4"
+    if ahead >= 2:
+        return "ahead_2"
+    if ahead >= 0:
+        return "ahead_0"
+    return "behind"
 
 
 def _rival_level(n: int) -> str:
@@ -219,7 +243,8 @@ def score_members(model: DedupModel, ticket: NormalizedTicket, members: Iterable
             started = member.case_closed_at  # a recurrence is timed from the closure
         else:
             started = member.case_started or other.reported_at
-        levels = compare(ticket, other, _hours(ticket.reported_at, started), window_pair)
+        scale = model.pin_scale_m(ticket.system, other.system) if model.pin_error_m else None
+        levels = compare(ticket, other, _hours(ticket.reported_at, started), window_pair, scale)
         score = prior + sum(model.weight(f, levels[f], group) for f in levels)
         if levels["address"] in _CONFLICTS:
             conflicts.setdefault(member.case_id, levels["address"])
@@ -235,12 +260,17 @@ def score_members(model: DedupModel, ticket: NormalizedTicket, members: Iterable
     plausible = {case_id for case_id, (_, member, levels) in best.items()
                  if member.case_status not in CLOSED_STATUSES and member.case_status not in ENDED_STATUSES
                  and _plausible(levels)}
+    open_scores = sorted(((score, case_id) for case_id, (score, member, _) in best.items()
+                          if member.case_status not in CLOSED_STATUSES and member.case_status not in ENDED_STATUSES),
+                         reverse=True)
     out = []
     for case_id, (score, member, levels) in best.items():
         rivals = _rival_level(len(plausible) - (1 if case_id in plausible else 0))
-        levels = {**levels, "rivals": rivals}
+        runner_up = next((s for s, c in open_scores[:2] if c != case_id), None)
+        margin = _margin_level(None if runner_up is None else score - runner_up)
+        levels = {**levels, "rivals": rivals, "margin": margin}
         contributions = tuple(Contribution(f, levels[f], model.weight(f, levels[f], group)) for f in FEATURES)
-        score += model.weight("rivals", rivals, group)
+        score += model.weight("rivals", rivals, group) + model.weight("margin", margin, group)
         out.append(CaseScore(case_id, member.ticket_id, score, model.probability(score), contributions,
                              member.case_status))
     return sorted(out, key=lambda c: (-c.score, c.case_id))

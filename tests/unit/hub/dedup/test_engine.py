@@ -12,11 +12,11 @@ from sqlalchemy import select
 from hub.config import HubConfig
 from hub.context import HubContext
 from hub.crypto import SecretBox, generate_key
-from hub.dedup.blocking import MemoryIndex
+from hub.dedup.blocking import MemoryIndex, file_keys, lookup_keys
 from hub.dedup.model import DedupModel, Thresholds, load_model, model_from_dict
 from hub.dedup.normalize import normalize
 from hub.dedup.scoring import LINK, NEW, RECURRENCE, REVIEW, Member, compare, decide, score_members
-from hub.dedup.train import fit_weights, learn_windows, train
+from hub.dedup.train import Labelled, fit_weights, learn_pin_errors, learn_windows, train
 from hub.models import Case, DedupKey, MatchRecord, ReviewStatus, Ticket
 from mappings import load_taxonomy
 from sandbox import scenario
@@ -42,7 +42,10 @@ def _norm(ext: str, **over: Any) -> Any:
 def test_shipped_model_loads_and_reads_sensibly() -> None:
     model = load_model()
     assert model.weight("address", "same_place") > 3 > model.weight("address", "different")
-    assert model.weight("distance", "le_15m") > 0 > model.weight("distance", "far")
+    assert model.weight("distance", "pin_0.35") > 0 > model.weight("distance", "far")
+    # a grid worker's GPS pin is tighter than a citizen's pin on the 12345 map
+    assert model.pin_error_m["grid"] < model.pin_error_m["hotline12345"]
+    assert model.weight("margin", "alone") > 0 > model.weight("margin", "behind")
     assert model.weight("time", "beyond") < -3
     # parking: hours; garbage: days; illegal construction: weeks
     assert model.window_h("street_vending") < model.window_h("garbage_exposed") \
@@ -83,6 +86,51 @@ def test_compare_levels_distinguish_conflict_from_missing_detail() -> None:
     assert compare(a, a, 200, 100)["time"] == "beyond"
 
 
+def test_distance_is_read_in_units_of_the_pairs_pin_error() -> None:
+    # ~55 m apart: close for two citizens' pins, another spot for two grid workers' GPS
+    a = _norm("A", system="grid", lng=121.4532, lat=31.1921)
+    b = _norm("B", system="grid", lng=121.4532, lat=31.19260)
+    model = DedupModel(weights={}, pin_error_m={"grid": 12.0, "hotline12345": 45.0})
+    assert compare(a, b, 1, 100, model.pin_scale_m("grid", "grid"))["distance"] in ("pin_6", "pin_3")
+    assert compare(a, b, 1, 100, model.pin_scale_m("hotline12345", "hotline12345"))["distance"] == "pin_1"
+    assert compare(a, b, 1, 100)["distance"] == "le_80m"  # a model without pin errors: metres
+    assert model.pin_scale_m("nobody", "grid") == pytest.approx((30.0**2 + 12.0**2) ** 0.5)  # default error
+
+
+def test_pin_errors_are_learned_per_system_from_labelled_pairs() -> None:
+    data = []
+    for k in range(30):  # grid pins 6 m apart, hotline pins 60 m apart, mixed pairs in between
+        lat = 31.19 + k * 0.001
+        for ext, system, dlat in (("g1", "grid", 0.0), ("g2", "grid", 0.000054), ("h1", "hotline12345", 0.00027),
+                                  ("h2", "hotline12345", -0.00027)):
+            t = _norm(f"{ext}-{k}", system=system, lng=121.45, lat=lat + dlat)
+            data.append(Labelled(t, f"C{k}", ext))
+    errors, default = learn_pin_errors(data)
+    assert errors["grid"] < 10 < 30 < errors["hotline12345"]
+    assert default in errors.values()
+
+
+def test_margin_says_whether_the_case_is_a_clear_favourite() -> None:
+    model = load_model()
+    ticket = _norm("T", reported_at="2026-11-23T10:00:00+08:00")
+    near = Member(1, 10, _norm("A"))
+    assert dict((c.feature, c.level) for c in score_members(model, ticket, [near])[0].contributions)["margin"] \
+        == "alone"
+    look_alike = Member(2, 20, _norm("B", reported_at="2026-11-23T09:10:00+08:00"))
+    levels = {c.case_id: dict((x.feature, x.level) for x in c.contributions)
+              for c in score_members(model, ticket, [near, look_alike])}
+    assert {levels[10]["margin"], levels[20]["margin"]} <= {"ahead_0", "behind"}
+
+
+def test_a_numbered_report_meets_the_road_only_report_of_its_road() -> None:
+    road_only = _norm("R", address="斜土路近东安路", description="", lng=None, lat=None)
+    numbered = _norm("N", address="斜土路1153号", description="", lng=None, lat=None)
+    assert set(file_keys(road_only)) & set(lookup_keys(numbered))
+    # but not every numbered report of the road: only those that name no number
+    other = _norm("O", address="斜土路1375号", description="", lng=None, lat=None)
+    assert not {k for k in set(file_keys(other)) & set(lookup_keys(numbered)) if "|addr|" in k}
+
+
 def test_decide_links_reviews_and_opens_from_the_case_best_member() -> None:
     model = load_model()
     ticket = _norm("NEW", reported_at="2026-11-23T10:00:00+08:00")
@@ -99,6 +147,7 @@ def test_decide_links_reviews_and_opens_from_the_case_best_member() -> None:
     best = score_members(model, ticket, [same])[0]
     wary = DedupModel(weights=model.weights, prior=model.prior, windows_h=model.windows_h,
                       group_weights=model.group_weights, group_priors=model.group_priors,
+                      pin_error_m=model.pin_error_m, default_pin_error_m=model.default_pin_error_m,
                       default_thresholds=Thresholds(0.9999999, best.probability - 1e-6))
     assert decide(wary, ticket, [same]).action == REVIEW
     # a strong match to a closed case is a recurrence
@@ -138,8 +187,8 @@ def test_training_learns_windows_weights_and_thresholds_from_labels() -> None:
 
 
 def test_fit_weights_prefers_evidence_seen_with_matches() -> None:
-    levels_match = ("le_15m", "le_0.1w", "exact", "ge_0.5", "same_place", "missing", "other", "none")
-    levels_other = ("far", "le_1w", "group", "none", "different", "missing", "other", "several")
+    levels_match = ("le_15m", "le_0.1w", "exact", "ge_0.5", "same_place", "missing", "other", "none", "alone")
+    levels_other = ("far", "le_1w", "group", "none", "different", "missing", "other", "several", "behind")
     from collections import Counter
     counts: Counter[tuple[tuple[str, ...], bool]] = Counter({(levels_match, True): 200, (levels_match, False): 2,
                                                              (levels_other, False): 500, (levels_other, True): 1})
@@ -211,3 +260,13 @@ def test_engine_treats_a_report_after_closure_as_a_recurrence(hub_config: HubCon
             assert again is not None and again.recurrence_of_id == cases["A1"]
     finally:
         ctx.close()
+
+
+def test_a_relayed_ticket_is_matched_as_from_its_origin_system() -> None:
+    from hub.dedup.engine import origin_system
+    from hub.facade import TicketView
+
+    relayed = TicketView(1, "replay", "jsonl_replay", "grid:WG1", None, {"source": "grid"}, {})
+    assert origin_system(relayed) == "grid"  # its pin is a grid worker's GPS, not "the replay's"
+    direct = TicketView(2, "12345", "hotline12345", "GD1", None, {"source": "1"}, {})
+    assert origin_system(direct) == "hotline12345"  # a system's own source code is not a system

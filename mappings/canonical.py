@@ -64,6 +64,8 @@ CANONICAL_FIELDS: dict[str, tuple[str, bool, str]] = {
     "grid_code": ("str", False, "unit grid code"),
     "urgency": ("str", False, "normal | urgent | critical"),
     "source": ("str", False, "how the system got it (its own source code)"),
+    "origin_system": ("str", False, "system type the record first came from, when this system relays other "
+                                    "systems' records (the dedup matcher weighs it as from there)"),
     "department": ("str", False, "unit now holding it in that system"),
     "result_text": ("str", False, "handling result text"),
     "reporter_name": ("str", False, "PII: reporter's name"),

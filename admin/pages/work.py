@@ -63,7 +63,8 @@ REVIEW_LABELS = {ReviewStatus.PENDING: _l("待复核"), ReviewStatus.ACCEPTED: _
                  ReviewStatus.REJECTED: _l("非同一事件"),
                  ReviewStatus.LINKED_ELSEWHERE: _l("已改关联"), ReviewStatus.SUPERSEDED: _l("已作废")}
 FEATURE_LABELS = {"distance": _l("距离"), "time": _l("时间间隔"), "category": _l("类别"), "text": _l("文字相似度"),
-                  "address": _l("地址"), "phone": _l("来电号码"), "system": _l("来源系统")}
+                  "address": _l("地址"), "phone": _l("来电号码"), "system": _l("来源系统"),
+                  "rivals": _l("相似案件"), "margin": _l("领先程度")}
 LEVEL_LABELS = {
     "le_15m": _l("15 米内"), "le_40m": _l("40 米内"), "le_80m": _l("80 米内"), "le_150m": _l("150 米内"),
     "le_300m": _l("300 米内"),
@@ -77,6 +78,16 @@ LEVEL_LABELS = {
     "other_building": _l("同院不同楼"), "near_number": _l("相邻门牌"), "same_road": _l("同一道路"),
     "different": _l("不同"),
     "same": _l("相同"), "other": _l("不同"),
+    "le_0.02w": _l("几乎同时（时间窗 2% 内）"), "le_0.05w": _l("极短（5% 内）"),
+    # distance read against the two systems' usual pin error (a grid worker's GPS, a citizen's pin)
+    "pin_0.35": _l("远小于两系统常见定位误差"), "pin_0.7": _l("小于常见定位误差"), "pin_1": _l("约为常见定位误差"),
+    "pin_1.5": _l("略超常见定位误差"), "pin_2": _l("约两倍定位误差"), "pin_3": _l("约三倍定位误差"),
+    "pin_6": _l("远超定位误差"),
+    # case level: other open cases that could as well be the incident, and how far this one leads
+    "rivals:none": _l("无其他候选案件"), "rivals:one": _l("另有 1 个相似案件"),
+    "rivals:several": _l("另有多个相似案件"),
+    "alone": _l("唯一候选"), "ahead_8": _l("远超其他候选"), "ahead_4": _l("明显领先"), "ahead_2": _l("略微领先"),
+    "ahead_0": _l("与其他候选相当"), "behind": _l("落后于其他候选"),
 }
 REFUSALS = {404: _l("找不到该案件或工单，或不在您的辖区内"), 409: _l("当前状态不允许此操作"), 422: _l("填写内容有误")}
 ROUTE_REFUSALS = {"unknown": _l("没有这个系统"), "unsupported": _l("该系统不接收新建案件"),

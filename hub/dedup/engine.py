@@ -43,16 +43,13 @@ SHARED_POINT_THRESHOLD = 5  # distinct addresses pinned on one metre → a centr
 MAX_MEMBERS = 400  # a pathological block (a centroid storm) is cut, newest first
 
 
-# system types that relay other systems' tickets (``hub dedup eval``'s replay source): a ticket's
-# origin system is then its ``source`` field, and the matcher's evidence (pin error, same or
-# other system) is about the origin
-RELAY_SYSTEM_TYPES = frozenset({"jsonl_replay"})
-
-
 def origin_system(ticket: TicketView) -> str:
-    if ticket.system_type in RELAY_SYSTEM_TYPES and ticket.fields.get("source"):
-        return str(ticket.fields["source"])
-    return ticket.system_type
+    """The system type a ticket comes from: a system that relays other systems' records (``hub
+    dedup eval``'s replay source, an aggregator) names the origin in the canonical field
+    ``origin_system``, and the matcher's evidence (each system's pin error, same or other system)
+    is about the origin."""
+    origin = ticket.fields.get("origin_system")
+    return str(origin) if isinstance(origin, str) and origin.strip() else ticket.system_type
 
 
 def _point_key(lat: float | None, lng: float | None) -> str:

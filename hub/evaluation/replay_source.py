@@ -46,7 +46,7 @@ def mapping_document() -> dict[str, Any]:
             "reported_at": {"path": "reported_at", "transforms": ["iso_time"]},
             "address": {"path": "address", "transforms": ["clean_text"]},
             "reporter_phone": {"path": "phone"},
-            "source": {"path": "system"},
+            "origin_system": {"path": "system"},
         },
         "location": {"paths": {"lng": "lng", "lat": "lat"}, "datum": "wgs84"},
         "code_tables": {"canonical": {code: code for code in codes}},

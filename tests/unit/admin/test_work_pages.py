@@ -333,3 +333,14 @@ def test_review_items_of_other_districts_are_hidden(ctx: HubContext) -> None:
     assert post(client, f"/console/work/review/{review}/accept").status_code == 404
     assert post(signed_in(ctx, "auditor"), f"/console/work/review/{review}/accept").status_code == 403
     assert audits(ctx, "review.accept") == []
+
+
+def test_every_feature_and_level_the_model_can_explain_has_a_label() -> None:
+    """The review page explains a decision feature by feature: no level may show as a raw key."""
+    from admin.pages.work import FEATURE_LABELS, LEVEL_LABELS
+    from hub.dedup.model import LEVELS
+
+    assert set(LEVELS) <= set(FEATURE_LABELS)
+    unlabelled = [f"{feature}:{level}" for feature, levels in LEVELS.items() for level in levels
+                  if f"{feature}:{level}" not in LEVEL_LABELS and level not in LEVEL_LABELS]
+    assert unlabelled == []

@@ -266,7 +266,7 @@ def test_a_relayed_ticket_is_matched_as_from_its_origin_system() -> None:
     from hub.dedup.engine import origin_system
     from hub.facade import TicketView
 
-    relayed = TicketView(1, "replay", "jsonl_replay", "grid:WG1", None, {"source": "grid"}, {})
+    relayed = TicketView(1, "replay", "jsonl_replay", "grid:WG1", None, {"origin_system": "grid"}, {})
     assert origin_system(relayed) == "grid"  # its pin is a grid worker's GPS, not "the replay's"
-    direct = TicketView(2, "12345", "hotline12345", "GD1", None, {"source": "1"}, {})
+    direct = TicketView(2, "12345", "hotline12345", "GD1", None, {"source": "1", "origin_system": " "}, {})
     assert origin_system(direct) == "hotline12345"  # a system's own source code is not a system

@@ -209,6 +209,7 @@ class CaseVerify(MethodView):
         with ctx.db.session() as s:
             case = _locked_case(s, case_id)
             try:
+                reports.check_verifiable(case)  # before the photos are decoded
                 planned, attachments = reports.verify_case(s, case, result=args["result"], text=args["text"],
                                                            actor=str(g.caller["name"]),
                                                            photos=photos_of(args["photos"]))

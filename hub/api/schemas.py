@@ -517,7 +517,8 @@ CHINA_LNG = validate.Range(*reports.CHINA_LNG)
 class PhotoIn(Schema):
     """A photo sent inline: base64 bytes. The bytes decide the type (JPEG, PNG or WebP)."""
 
-    data = fields.Str(required=True, metadata={"description": "base64 of the image, at most 5 MB decoded"})
+    data = fields.Str(required=True, metadata={"description": "base64 of the image, at most 5 MB decoded",
+                                               "format": "byte"})
     mime = fields.Str(load_default="", validate=validate.Length(max=64))
     filename = fields.Str(load_default="", validate=[validate.Length(max=200), NO_NUL])
 

@@ -380,6 +380,16 @@ def _asks_verification(ctx: HubContext, session: Session, system_key: str) -> bo
     return bool(cached[1])
 
 
+def check_verifiable(case: Case) -> None:
+    """Refuse (409) a case that cannot be verified on site now: merged away, or not RESOLVED.
+    Callers ask before decoding the photos of a request: a refused one costs nothing."""
+    if case.merged_into_id is not None:
+        raise ReportError(f"case {case.number} was merged away; act on the case it went into", "case", 409)
+    if case.status != CanonicalStatus.RESOLVED.value:
+        raise ReportError(f"case {case.number} is {case.status}; only a RESOLVED case is verified on site",
+                          "case", 409)
+
+
 def verify_case(session: Session, case: Case, *, result: str, text: str, actor: str,
                 photos: list[Photo] | None = None) -> tuple[int, list[int]]:
     """A grid worker's verification of a RESOLVED case: ``pass`` → VERIFIED, ``fail`` →
@@ -390,11 +400,7 @@ def verify_case(session: Session, case: Case, *, result: str, text: str, actor: 
 
     if result not in ("pass", "fail"):
         raise ReportError("result must be pass or fail", "result")
-    if case.merged_into_id is not None:
-        raise ReportError(f"case {case.number} was merged away; act on the case it went into", "case", 409)
-    if case.status != CanonicalStatus.RESOLVED.value:
-        raise ReportError(f"case {case.number} is {case.status}; only a RESOLVED case is verified on site",
-                          "case", 409)
+    check_verifiable(case)
     checked = check_photos(list(photos or ()))
     target = CanonicalStatus.VERIFIED.value if result == "pass" else CanonicalStatus.REOPENED.value
     planned = sync.plan_hub_change(session, case, target, actor=actor, reason=text)

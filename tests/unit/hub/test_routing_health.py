@@ -173,7 +173,12 @@ def test_only_a_resolved_case_is_verified_and_every_linked_record_hears_it(ctx: 
     body = {"result": "pass", "text": "现场已清理干净"}
     early = client.post(url, json=body, headers=auth(ctx, "grid_worker"))
     assert early.status_code == 409 and "IN_PROGRESS" in early.json["message"]
+    bad_photo = {**body, "photos": [{"data": "not base64!"}]}
+    # the state is asked before any photo is decoded: the refusal is the case's, not the photo's
+    assert client.post(url, json=bad_photo, headers=auth(ctx, "grid_worker")).status_code == 409
     put(ctx, "fake", record("A1", v=2, st="DONE", result="已劝离摊贩"))
+    refused = client.post(url, json=bad_photo, headers=auth(ctx, "grid_worker"))
+    assert refused.status_code == 400 and "base64" in refused.json["message"]
     assert client.post(url, json={"result": "maybe", "text": "x"}, headers=auth(ctx)).status_code == 422
     assert client.post(url, json=body, headers=auth(ctx, "auditor")).status_code == 403
     ok = client.post(url, json=body, headers=auth(ctx, "grid_worker"))

@@ -69,6 +69,7 @@ from hub.dedup.model import load_model
 from hub.dedup.normalize import NormalizedTicket
 from hub.evaluation.replay import prepare
 from hub.evaluation.replay_source import SYSTEM_TYPE, mapping_document
+from hub.gridlayer import EMPTY as EMPTY_GRIDS
 from hub.migrate import upgrade
 from hub.models import Base, DedupKey, Ticket
 from hub.services.cases import StoreFinder, ticket_view
@@ -145,7 +146,8 @@ def _ingested(box: SecretBox, doc: Any, payload: dict[str, Any], suffix: str) ->
     fields = dict(map_payload(doc, payload).fields)
     ticket = Ticket(system_key=SYSTEM_TYPE, system_type=SYSTEM_TYPE, external_id=str(fields["external_id"]))
     raw = json.dumps(payload, ensure_ascii=False)
-    _apply_fields(SimpleNamespace(box=box), ticket, fields, None,  # type: ignore[arg-type]
+    # no grid layer, as in ``hub dedup eval``'s store (grids stay as the records give them)
+    _apply_fields(SimpleNamespace(box=box, grids=lambda: EMPTY_GRIDS), ticket, fields, None,  # type: ignore[arg-type]
                   SimpleNamespace(payload=raw, content_type="application/json"),  # type: ignore[arg-type]
                   SimpleNamespace(id=None))  # type: ignore[arg-type]
     return ticket

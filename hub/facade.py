@@ -254,7 +254,7 @@ class EffectPayload:
         self.where = where
 
     def error(self, reason: str) -> DeliveryError:
-        return DeliveryError(f"{self.where}: {reason}", "mapping")
+        return mapping_error(self.where, reason)
 
     def text(self, name: str) -> str:
         """The field as stripped text ("" when absent or not text)."""
@@ -296,7 +296,13 @@ class EffectPayload:
         return when.astimezone(zone).strftime(fmt)
 
 
+def mapping_error(where: str, reason: str) -> DeliveryError:
+    """The effect cannot be put in the system's terms: dead-lettered until the mapping is fixed."""
+    return DeliveryError(f"{where}: {reason}", "mapping")
+
+
 def text_of(payload: Mapping[str, Any], name: str) -> str:
+    """A payload field as stripped text ("" when absent or not text)."""
     value = payload.get(name)
     return value.strip() if isinstance(value, str) else ""
 
@@ -449,6 +455,7 @@ __all__ = [
     "Deliverer",
     "DeliveryError",
     "DeliveryResult",
+    "EffectPayload",
     "ExternalRef",
     "HubError",
     "InboundSink",
@@ -469,4 +476,6 @@ __all__ = [
     "decode_json",
     "error_kind",
     "hookimpl",
+    "mapping_error",
+    "text_of",
 ]

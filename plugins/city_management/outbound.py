@@ -40,6 +40,7 @@ from hub.facade import (
     DeliveryResult,
     EffectPayload,
     OutboundEffect,
+    mapping_error,
     text_of,
 )
 from mappings.datum import wgs84_to_epsg4549
@@ -125,10 +126,6 @@ def describe(status: str) -> str:
     return f"{status} ({label})" if label else repr(status)
 
 
-def _mapping_error(where: str, reason: str) -> DeliveryError:
-    return DeliveryError(f"{where}: {reason}", "mapping")
-
-
 # ----- create -------------------------------------------------------------------------------------
 
 
@@ -136,13 +133,13 @@ def small_class(mapping: Any, category: str, where: str) -> str:
     """``smallClass`` of canonical ``category`` (``outbound_codes.category``); a category without
     one is no city-management matter: a mapping error, never a guess."""
     if not isinstance(mapping, MappingDocument):
-        raise _mapping_error(where, "no active mapping document to turn the category into a smallClass")
+        raise mapping_error(where, "no active mapping document to turn the category into a smallClass")
     try:
         code = outbound_code(mapping, "category", category)
     except MappingError as exc:
-        raise _mapping_error(where, f"category {category or '(none)'} is no 数字城管 matter: {exc}") from None
+        raise mapping_error(where, f"category {category or '(none)'} is no 数字城管 matter: {exc}") from None
     if len(code) != 4 or not code.isdigit():
-        raise _mapping_error(where, f"outbound_codes.category gives {code!r} for {category}; a smallClass "
+        raise mapping_error(where, f"outbound_codes.category gives {code!r} for {category}; a smallClass "
                                     f"is four digits")
     return code
 
@@ -156,9 +153,9 @@ def plane_coordinates(location: Any, where: str) -> dict[str, float]:
         lng, lat = float(location["lng"]), float(location["lat"])
         northing, easting = wgs84_to_epsg4549(lng, lat)
     except (TypeError, KeyError, ValueError):
-        raise _mapping_error(where, f"location is not {{lng, lat}} in degrees: {location!r}") from None
+        raise mapping_error(where, f"location is not {{lng, lat}} in degrees: {location!r}") from None
     if not (X_RANGE[0] <= northing <= X_RANGE[1] and Y_RANGE[0] <= easting <= Y_RANGE[1]):
-        raise _mapping_error(where, f"location ({lng}, {lat}) lies outside the platform's plane (EPSG:4549, "
+        raise mapping_error(where, f"location ({lng}, {lat}) lies outside the platform's plane (EPSG:4549, "
                                     f"3-degree zone at 120°E): x {northing:.0f}, y {easting:.0f}")
     return {"x": round(northing, COORDINATE_DECIMALS), "y": round(easting, COORDINATE_DECIMALS)}
 
@@ -215,22 +212,22 @@ def status_plan(payload: Mapping[str, Any], where: str) -> Plan:
         spec = {"action": spec}
     status = text_of(payload, "status") or "?"
     if not isinstance(spec, Mapping) or not spec.get("action"):
-        raise _mapping_error(where, f"the mapping has no outbound action for status {status} (status_map.outbound)")
+        raise mapping_error(where, f"the mapping has no outbound action for status {status} (status_map.outbound)")
     action = str(spec["action"]).strip().upper()
     args = spec.get("args") or {}
     if not isinstance(args, Mapping):
-        raise _mapping_error(where, f"args of action {action} are not a mapping")
+        raise mapping_error(where, f"args of action {action} are not a mapping")
     if action == "VERIFY":
         result = str(args.get("result", "")).strip().upper()
         if result not in VERIFY_RESULTS:
-            raise _mapping_error(where, f"VERIFY needs args.result PASS or FAIL, got {result or 'none'}")
+            raise mapping_error(where, f"VERIFY needs args.result PASS or FAIL, got {result or 'none'}")
         # the verifying grid worker's words (reason) first; else the result text; else a default
         text = text_of(payload, "reason") or text_of(payload, "result_text") or DEFAULT_VERIFY_TEXT[result]
         return verify_plan(result, text, where)
     if action == "CANCEL":
         reason = text_of(payload, "reason") or DEFAULT_CANCEL_REASON
         return cancel_plan(reason, f"{CANCEL_SUPPLEMENT_PREFIX}{reason}")
-    raise _mapping_error(where, f"unknown action {action!r} for status {status} (数字城管 takes VERIFY and CANCEL "
+    raise mapping_error(where, f"unknown action {action!r} for status {status} (数字城管 takes VERIFY and CANCEL "
                                 f"from status_map.outbound)")
 
 
@@ -329,12 +326,12 @@ class CaseWriter:
         if effect.operation == OP_CREATE:
             return self.create(effect)
         if effect.operation not in OPERATIONS:
-            raise _mapping_error("数字城管", f"takes {', '.join(OPERATIONS)} effects, not {effect.operation!r}")
+            raise mapping_error("数字城管", f"takes {', '.join(OPERATIONS)} effects, not {effect.operation!r}")
         payload = effect.payload
         case_id = text_of(payload, "external_id")
         where = f"数字城管 {effect.operation} {case_id or '?'}"
         if not case_id:
-            raise _mapping_error(where, f"{effect.operation} effect without external_id (caseId)")
+            raise mapping_error(where, f"{effect.operation} effect without external_id (caseId)")
         plan = self._plan(effect.operation, payload, where)
         try:
             return self._walk(case_id, plan, where)
@@ -359,7 +356,7 @@ class CaseWriter:
             photos = EffectPayload(payload, where).photos()
             text = text_of(payload, "text") or (DEFAULT_PHOTO_NOTE if photos else "")
             if not text:
-                raise _mapping_error(where, "note effect without text or photos (SUPPLEMENT needs a text)")
+                raise mapping_error(where, "note effect without text or photos (SUPPLEMENT needs a text)")
             return note_plan(text, photos, where)
         master = text_of(payload, "master_case_number") or text_of(payload, "master_external_id")
         text = text_of(payload, "text") or (f"与 {master} 为同一事件，重复上报。" if master else "重复上报。")

@@ -27,7 +27,16 @@ from typing import Any
 
 from adapters.base import AdapterError, AuthError, BusinessError
 from adapters.xml_gbk import SHANGHAI, Repeated, XmlGbkClient, XmlReply
-from hub.facade import OP_CREATE, OP_NOTE, DeliveryError, DeliveryResult, EffectPayload, OutboundEffect, text_of
+from hub.facade import (
+    OP_CREATE,
+    OP_NOTE,
+    DeliveryError,
+    DeliveryResult,
+    EffectPayload,
+    OutboundEffect,
+    mapping_error,
+    text_of,
+)
 from mappings.datum import out_of_china, wgs84_to_gcj02
 from mappings.document import MappingDocument
 from mappings.engine import outbound_code
@@ -61,21 +70,17 @@ def request_id(idempotency_key: str) -> str:
     return hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
 
 
-def _mapping_error(where: str, reason: str) -> DeliveryError:
-    return DeliveryError(f"{where}: {reason}", "mapping")
-
-
 # ----- TransferClue -------------------------------------------------------------------------------
 
 
 def category_code(mapping: Any, category: str, where: str) -> str:
     """The platform's 执法事项 code of canonical ``category`` (``outbound_codes.category``)."""
     if not isinstance(mapping, MappingDocument):
-        raise _mapping_error(where, "no active mapping document to turn the category into a 执法事项 code")
+        raise mapping_error(where, "no active mapping document to turn the category into a 执法事项 code")
     try:
         return outbound_code(mapping, "category", category)
     except MappingError as exc:
-        raise _mapping_error(where, f"category {category or '(none)'} is no 综合执法 matter: {exc}") from None
+        raise mapping_error(where, f"category {category or '(none)'} is no 综合执法 matter: {exc}") from None
 
 
 def gcj02_location(location: Any, where: str) -> tuple[str | None, str | None]:
@@ -85,9 +90,9 @@ def gcj02_location(location: Any, where: str) -> tuple[str | None, str | None]:
     try:
         lng, lat = float(location["lng"]), float(location["lat"])
     except (TypeError, KeyError, ValueError):
-        raise _mapping_error(where, f"location is not {{lng, lat}} in degrees: {location!r}") from None
+        raise mapping_error(where, f"location is not {{lng, lat}} in degrees: {location!r}") from None
     if not (math.isfinite(lng) and math.isfinite(lat)) or out_of_china(lng, lat):
-        raise _mapping_error(where, f"location ({lng}, {lat}) is outside China; the platform takes "
+        raise mapping_error(where, f"location ({lng}, {lat}) is outside China; the platform takes "
                                     f"only points inside it")
     gcj_lng, gcj_lat = wgs84_to_gcj02(lng, lat)
     return f"{gcj_lng:.{COORDINATE_DECIMALS}f}", f"{gcj_lat:.{COORDINATE_DECIMALS}f}"
@@ -143,13 +148,13 @@ def remark_body(effect: OutboundEffect) -> dict[str, Any]:
     clue_no = text_of(payload, "external_id")
     where = f"综合执法 AddRemark {clue_no or '?'}"
     if not clue_no:
-        raise _mapping_error(where, "note effect without external_id (ClueNo)")
+        raise mapping_error(where, "note effect without external_id (ClueNo)")
     text = text_of(payload, "text")
     urls = EffectPayload(payload, where).photos()
     if urls:
         text = "\n".join([text, "附件：", *urls]) if text else "\n".join(["附件：", *urls])
     if not text:
-        raise _mapping_error(where, "note effect without text or photos (Text is required)")
+        raise mapping_error(where, "note effect without text or photos (Text is required)")
     return {"ClueNo": clue_no, "Text": text}
 
 

@@ -32,8 +32,9 @@ from hub.crypto import generate_key
 from hub.migrate import upgrade
 from hub.models import Case, Ticket
 from hub.services import accounts
-from hub.services.metrics import local_day, refresh, rollup_size
+from hub.services.metrics import refresh, rollup_size
 from hub.services.tokens import create_token
+from hub.services.workdays import local_day
 from mappings import load_taxonomy
 
 CHUNK = 20000

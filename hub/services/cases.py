@@ -78,7 +78,7 @@ def open_case(session: Session, ticket: Ticket) -> Case:
 
 def link_ticket(session: Session, case: Case, ticket: Ticket, decision: MatchDecision) -> int:
     """Put ``ticket`` into ``case``; returns how many tickets the case holds now."""
-    ticket.case_id = case.id  # flushed with the event by refresh_case's query
+    ticket.case_id = case.id  # flushed by refresh_case's query (autoflush), which must count it
     add_event(session, case, "ticket_linked",
               f"关联 {ticket.system_key} {ticket.external_id}：{decision.reason}",
               system_key=ticket.system_key,
@@ -140,7 +140,7 @@ def refresh_case(session: Session, case: Case, *, operator: bool = False) -> int
     else:
         case.closed_at = None
     earliest = min(t.reported_at for t in tickets)
-    if case.reported_at is not None and _day(earliest) != _day(case.reported_at):
+    if case.reported_at is not None and workdays.local_day(earliest) != workdays.local_day(case.reported_at):
         # the figures count a case on the day of its first report: the metrics refresh rebuilds
         # the day it leaves as well as the one it joins (hub.services.metrics)
         add_event(session, case, REPORT_DAY_MOVED,
@@ -164,10 +164,6 @@ REPORT_DAY_MOVED = "report_day_moved"
 
 def _local(moment: datetime) -> datetime:
     return moment.astimezone(SHANGHAI)
-
-
-def _day(moment: datetime) -> Any:
-    return _local(moment).date()
 
 
 def _may_take(current: str, candidate: str) -> bool:

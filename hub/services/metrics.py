@@ -48,7 +48,7 @@ from hub.models import (
     utcnow,
 )
 from hub.services.cases import REPORT_DAY_MOVED
-from hub.services.workdays import DAY_SECONDS, SHANGHAI, WORK_START, WorkCalendar
+from hub.services.workdays import DAY_SECONDS, SHANGHAI, WORK_START, WorkCalendar, local_day
 from mappings import load_taxonomy
 
 log = logging.getLogger(__name__)
@@ -162,10 +162,6 @@ class WorkClock:
             return 0.0
         start = self._at(a)  # may move the origin; b > a never does after it
         return max(0.0, self._at(b) - start)
-
-
-def local_day(moment: datetime) -> date:
-    return moment.astimezone(SHANGHAI).date()
 
 
 def day_start(d: date) -> datetime:

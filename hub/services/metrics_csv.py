@@ -8,7 +8,8 @@ import io
 from datetime import date, timedelta
 
 from hub.models import utcnow
-from hub.services.metrics import Counts, Report, local_day
+from hub.services.metrics import Counts, Report
+from hub.services.workdays import local_day
 
 BOM = "\ufeff"
 HEADER = ("key", "名称", "立案数", "办结数", "办结率", "有时限的办结数", "按期办结数", "按期办结率",

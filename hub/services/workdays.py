@@ -129,6 +129,11 @@ class WorkCalendar:
         return total
 
 
+def local_day(moment: datetime) -> date:
+    """The Asia/Shanghai calendar day of ``moment`` (the day a case is counted on)."""
+    return moment.astimezone(SHANGHAI).date()
+
+
 def set_day(session: Session, day: date, kind: str, name: str, actor: str) -> CalendarDay:
     """Make ``day`` a working day or a holiday whatever the package says (audited)."""
     from hub.services import audit, txcache

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
@@ -14,9 +13,9 @@ from hub.facade import HUB_SYSTEM_TYPE, CaseView, MatchDecision, TicketView
 from hub.lifecycle import TICKET_ONLY, IllegalTransition, is_legal
 from hub.models import Case, CaseEvent, Ticket, TicketReference, utcnow
 from hub.services import sync, workdays
+from hub.services.workdays import SHANGHAI
 from mappings.canonical import CanonicalStatus
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # statuses a ticket can hold that say nothing about the incident itself
 NON_INCIDENT_STATUSES = {CanonicalStatus.DUPLICATE.value}
 CLOSED_CASE_STATUSES = {CanonicalStatus.RESOLVED.value, CanonicalStatus.CLOSED.value}

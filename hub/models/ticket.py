@@ -30,6 +30,7 @@ class Ticket(Base):
     __table_args__ = (
         UniqueConstraint("system_key", "external_id"),
         Index("ix_ticket_category_reported", "category", "reported_at"),
+        Index("ix_ticket_type_external", "system_type", "external_id"),  # explicit cross-references
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -113,13 +113,17 @@ def refresh_case(session: Session, case: Case, *, operator: bool = False) -> int
     ``operator``: the refresh follows a person's audited, undoable operation (merge, move, undo):
     membership was corrected, the derived status follows it even where the machine would refuse,
     and the timeline says so. ``DUPLICATE`` never becomes a case status either way."""
-    tickets = list(session.scalars(select(Ticket).where(Ticket.case_id == case.id)))
+    # the columns it derives from, not whole tickets (their JSON fields cost more to load than
+    # the rest together); the autoflush lets the rows count a ticket just put into the case
+    tickets = session.execute(_CASE_TICKETS, {"case_id": case.id}).all()
     live = [t for t in tickets if t.status not in NON_INCIDENT_STATUSES] or tickets
-    newest = max(live, key=lambda t: (t.external_updated_at or t.reported_at, t.id))
-    candidate = newest.status
+    newest_row = max(live, key=lambda t: (t.external_updated_at or t.reported_at, t.id))
+    candidate = newest_row.status
     taken = candidate == case.status
     if not taken:
         legal = _may_take(case.status, candidate)
+        newest = session.get(Ticket, newest_row.id)
+        assert newest is not None
         if legal or (operator and candidate not in TICKET_ONLY):
             detail: dict[str, Any] = {"from": case.status, "to": candidate, "ticket_id": newest.id,
                                       "system_status": newest.status_code}
@@ -135,7 +139,7 @@ def refresh_case(session: Session, case: Case, *, operator: bool = False) -> int
         else:
             _note_refusal(session, case, newest)
     if case.status in CLOSED_CASE_STATUSES:
-        case.closed_at = case.closed_at or (newest.external_updated_at if taken else None) or utcnow()
+        case.closed_at = case.closed_at or (newest_row.external_updated_at if taken else None) or utcnow()
     else:
         case.closed_at = None
     earliest = min(t.reported_at for t in tickets)
@@ -159,6 +163,8 @@ def refresh_case(session: Session, case: Case, *, operator: bool = False) -> int
 
 
 REPORT_DAY_MOVED = "report_day_moved"
+_CASE_TICKETS = select(Ticket.id, Ticket.status, Ticket.external_updated_at, Ticket.reported_at, Ticket.lat,
+                       Ticket.lng, Ticket.grid_code, Ticket.address).where(Ticket.case_id == bindparam("case_id"))
 
 
 def _local(moment: datetime) -> datetime:

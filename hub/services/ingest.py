@@ -90,8 +90,10 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
     planned = 0
     try:
         with ctx.db.session() as s:
-            if ctx.db.is_sqlite:  # the page's rows in one query (the writer lock is held: they cannot change)
-                s.scalars(select(InboundEvent).where(InboundEvent.id.in_(inbound_ids))).all()
+            # SQLite: the page's rows in one query (the writer lock is held: they cannot change),
+            # held here so the session's identity map (weak references) keeps them for s.get
+            page = s.scalars(select(InboundEvent).where(InboundEvent.id.in_(inbound_ids))).all() \
+                if ctx.db.is_sqlite else []
             for inbound_id in inbound_ids:
                 try:
                     with s.begin_nested():
@@ -100,6 +102,7 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
                     txcache.forget(s)  # may hold rows the savepoint took back
                     log.info("inbound %s left the batch: %s", inbound_id, type(exc).__name__)
             planned = sync.take_planned(s)  # may count a rolled-back row's effects: a spare nudge
+            del page
     except OperationalError as exc:  # busy store, lost connection: everything rolled back
         log.info("batch of %d rolled back (%s); applying one by one", len(inbound_ids), type(exc).__name__)
         outcomes, planned = {}, 0

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.facade import HUB_SYSTEM_TYPE, CaseView, MatchDecision, TicketView
 from hub.lifecycle import TICKET_ONLY, IllegalTransition, is_legal
@@ -69,7 +70,7 @@ def open_case(session: Session, ticket: Ticket) -> Case:
     session.add(case)
     session.flush()
     case.number = f"GH{ticket.reported_at.astimezone(SHANGHAI):%Y%m%d}{case.id:07d}"
-    ticket.case_id = case.id  # written with the next flush
+    _put_in_case(session, ticket, case)
     add_event(session, case, "case_opened", f"由 {ticket.system_key} {ticket.external_id} 立案",
               system_key=ticket.system_key, detail={"ticket_id": ticket.id})
     return case
@@ -77,13 +78,25 @@ def open_case(session: Session, ticket: Ticket) -> Case:
 
 def link_ticket(session: Session, case: Case, ticket: Ticket, decision: MatchDecision) -> int:
     """Put ``ticket`` into ``case``; returns how many tickets the case holds now."""
-    ticket.case_id = case.id  # flushed by refresh_case's query (autoflush), which must count it
+    _put_in_case(session, ticket, case)  # written now: refresh_case's query must count it
     add_event(session, case, "ticket_linked",
               f"关联 {ticket.system_key} {ticket.external_id}：{decision.reason}",
               system_key=ticket.system_key,
               detail={"ticket_id": ticket.id, "matcher": decision.matcher, "score": decision.score,
                       "detail": dict(decision.detail)})
     return refresh_case(session, case, operator=decision.matcher == OPERATOR_MATCHER)
+
+
+def _put_in_case(session: Session, ticket: Ticket, case: Case) -> None:
+    """``ticket.case_id = case.id`` as one plain UPDATE of a stored ticket, leaving the object clean
+    (a dirty ticket costs its own flush, the most expensive step of a link)."""
+    if ticket.id is None or case.id is None or ticket in session.dirty:
+        ticket.case_id = case.id  # pending or already dirty: the next flush writes it anyway
+        return
+    now = utcnow()
+    session.connection().execute(_SET_CASE, {"row_id": ticket.id, "case_id": case.id, "updated_at": now})
+    set_committed_value(ticket, "case_id", case.id)
+    set_committed_value(ticket, "updated_at", now)
 
 
 def move_ticket(session: Session, ticket: Ticket, source: Case, target: Case, decision: MatchDecision) -> None:
@@ -163,6 +176,7 @@ def refresh_case(session: Session, case: Case, *, operator: bool = False) -> int
 
 
 REPORT_DAY_MOVED = "report_day_moved"
+_SET_CASE = update(Ticket.__table__).where(Ticket.__table__.c.id == bindparam("row_id"))  # type: ignore[arg-type]
 _CASE_TICKETS = select(Ticket.id, Ticket.status, Ticket.external_updated_at, Ticket.reported_at, Ticket.lat,
                        Ticket.lng, Ticket.grid_code, Ticket.address).where(Ticket.case_id == bindparam("case_id"))
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.context import HubContext
 from hub.crypto import normalize_phone
@@ -100,6 +101,9 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
                         outcomes[inbound_id] = _process(ctx, s, inbound_id, False)
                 except (DataError, IntegrityError) as exc:
                     txcache.forget(s)  # may hold rows the savepoint took back
+                    # so may loaded objects: plain UPDATEs (the event row, a ticket's case) leave
+                    # them clean, and a rollback to a savepoint expires only dirty ones
+                    s.expire_all()
                     log.info("inbound %s left the batch: %s", inbound_id, type(exc).__name__)
             planned = sync.take_planned(s)  # may count a rolled-back row's effects: a spare nudge
             del page
@@ -144,27 +148,26 @@ def _process(ctx: HubContext, s: Session, inbound_id: int, replay: bool) -> Outc
     try:
         outcome = _apply(ctx, s, ev, applied)
     except Quarantine as q:
-        _record_on_event(ev, applied)
-        ev.status = InboundStatus.QUARANTINED
-        ev.error_kind = q.kind
-        ev.error_reason = q.reason
-        ev.processed_at = utcnow()
+        _record_on_event(s, ev, applied, status=InboundStatus.QUARANTINED, error_kind=q.kind, error_reason=q.reason)
         log.warning("inbound %s (%s %s) quarantined: %s", ev.id, ev.system_key, ev.external_id, q.reason)
         return Outcome(InboundStatus.QUARANTINED, q.reason)
-    _record_on_event(ev, applied)
-    ev.status = outcome.status
-    ev.error_kind = ""
-    ev.error_reason = outcome.reason
-    ev.processed_at = utcnow()
+    _record_on_event(s, ev, applied, status=outcome.status, error_kind="", error_reason=outcome.reason)
     return outcome
 
 
-def _record_on_event(ev: InboundEvent, applied: dict[str, int]) -> None:
-    ev.attempts += 1
-    if "mapping_version_id" in applied:
-        ev.mapping_version_id = applied["mapping_version_id"]
-    if "ticket_id" in applied:
-        ev.ticket_id = applied["ticket_id"]
+def _record_on_event(s: Session, ev: InboundEvent, applied: dict[str, int], **values: Any) -> None:
+    """Write the event row's outcome as one plain UPDATE and tell the loaded object, which stays
+    clean: left dirty, the ORM's unit of work would cost several times the statement."""
+    values.update(attempts=ev.attempts + 1, processed_at=utcnow(),
+                  mapping_version_id=applied.get("mapping_version_id", ev.mapping_version_id),
+                  ticket_id=applied.get("ticket_id", ev.ticket_id))
+    s.connection().execute(_UPDATE_EVENT, {"row_id": ev.id, **values})
+    for name, value in values.items():
+        set_committed_value(ev, name, value)
+
+
+_UPDATE_EVENT = (update(InboundEvent.__table__)  # type: ignore[arg-type]
+                 .where(InboundEvent.__table__.c.id == bindparam("row_id")))
 
 
 def _system_and_mapping(ctx: HubContext, s: Session, system_key: str) -> tuple[System, MappingVersion]:

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hub.dedup import text as text_module
 from hub.dedup.address import Address, complete_address, normalize_address
 from hub.dedup.model import LEVELS
 from hub.dedup.scoring import address_level
@@ -132,3 +133,16 @@ def test_complete_address_from_text_anchored_on_the_same_place(address: str, tex
 def test_compound_named_after_its_road_is_a_compound(text: str, compound: str, building: str | None) -> None:
     parsed = normalize_address(text)
     assert (parsed.level, parsed.road, parsed.compound, parsed.building) == ("compound", None, compound, building)
+
+
+@pytest.mark.parametrize("text", [
+    "报警人称 在 鿐鿑路 12号\r\n  有人 占道经营!!abc-12_x，影响通行。请尽快处理",
+    "电话13800138000 噪音扰民 ,,, 违停；肇嘉浜路714号门口天天有人摆地摊😡",
+    "宛平南路88弄3号楼502室群租，宛平南路88弄3号楼502室群租",
+])
+def test_words_are_jiebas_words(text: str) -> None:
+    """The memoized block cut gives jieba's own segmentation (whitespace aside), the second time
+    from the cache as well as the first."""
+    expected = [w for w in text_module._get_tokenizer().lcut(text) if w.strip()]
+    for _ in range(2):
+        assert [w for w in text_module.words(text) if w.strip()] == expected

@@ -22,6 +22,7 @@ class Case(Base):
         Index("ix_case_due", "due_at"),
         Index("ix_case_category_lat", "category", "lat"),  # reports.nearby_open_cases
         Index("ix_case_updated", "updated_at"),  # the metrics refresh reads cases changed since its watermark
+        Index("ix_case_merged_into", "merged_into_id"),  # a case's photos include those of cases merged into it
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -93,8 +93,10 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
         with ctx.db.session() as s:
             # SQLite: the page's rows in one query (the writer lock is held: they cannot change),
             # held here so the session's identity map (weak references) keeps them for s.get
-            page = s.scalars(select(InboundEvent).where(InboundEvent.id.in_(inbound_ids))).all() \
-                if ctx.db.is_sqlite else []
+            page: list[Any] = []
+            if ctx.db.is_sqlite:
+                page.extend(s.scalars(select(InboundEvent).where(InboundEvent.id.in_(inbound_ids))))
+                page.extend(_preload_tickets(s, page))
             for inbound_id in inbound_ids:
                 try:
                     with s.begin_nested():
@@ -120,6 +122,37 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
             _notify(ctx, outcome)
             done.append(outcome)
     return done
+
+
+def _preload_tickets(s: Session, events: list[InboundEvent]) -> list[Ticket]:
+    """The tickets a page's events name, in one query per system; the identities found absent are
+    remembered for the transaction (SQLite's writer lock is held: nobody else can create them),
+    so a new ticket costs no look-up. Returns the found tickets for the caller to hold."""
+    named: dict[str, set[str]] = {}
+    for ev in events:
+        if ev.external_id:
+            named.setdefault(ev.system_key, set()).add(ev.external_id)
+    found: list[Ticket] = []
+    absent: set[tuple[str, str]] = set()
+    for system_key, external_ids in named.items():
+        tickets = s.scalars(select(Ticket).where(Ticket.system_key == system_key,
+                                                 Ticket.external_id.in_(external_ids))).all()
+        found.extend(tickets)
+        absent.update((system_key, e) for e in external_ids - {t.external_id for t in tickets})
+    txcache.cached(s, "absent_tickets", None, lambda: absent)
+    return found
+
+
+def _stored_ticket(s: Session, system_key: str, external_id: str) -> Ticket | None:
+    absent: set[tuple[str, str]] = txcache.cached(s, "absent_tickets", None, set)
+    if (system_key, external_id) in absent:
+        absent.discard((system_key, external_id))  # about to be created: later events look it up
+        return None
+    return s.scalar(_TICKET_BY_IDENTITY, {"system_key": system_key, "external_id": external_id})
+
+
+_TICKET_BY_IDENTITY = select(Ticket).where(Ticket.system_key == bindparam("system_key"),
+                                           Ticket.external_id == bindparam("external_id"))
 
 
 def _quarantine_after_rollback(ctx: HubContext, inbound_id: int, reason: str) -> Outcome:
@@ -204,8 +237,7 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent, applied: dict[str, int
     refs = _references(ctx, system.key, system.plugin, external_id, fields, payload)
     _lock_identities(ctx, s, [(system.plugin, external_id)] + [(r.system_type, r.external_id) for r in refs])
 
-    ticket = s.scalar(select(Ticket).where(Ticket.system_key == system.key,
-                                           Ticket.external_id == external_id))
+    ticket = _stored_ticket(s, system.key, external_id)
     if ticket is not None and _not_newer(s, version, ticket, ev):
         applied["ticket_id"] = ticket.id
         return Outcome(InboundStatus.STALE, f"version {version}, applied {ticket.seq}")

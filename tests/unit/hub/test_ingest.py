@@ -259,3 +259,32 @@ def test_a_link_to_a_case_merged_away_lands_in_the_case_that_absorbed_it(hub_con
             assert s.scalar(select(Ticket.case_id).where(Ticket.external_id == "F3")) == first
     finally:
         ctx.close()
+
+
+def test_one_page_creates_then_updates_a_ticket_and_records_every_event(fake_ctx: HubContext,
+                                                                        caplog: Any) -> None:
+    """A page preloads the tickets its events name and knows which are new; the second event of
+    a ticket created earlier in the same page must still find it, and every event row gets its
+    outcome, attempt count, mapping version and ticket."""
+    from dataclasses import replace
+
+    from hub.services.inbox import Inbox
+    from tests.support.fake_system import raw
+
+    older = replace(raw(record("P1", v=1, title="旧")), event_id="P1@1-late")  # read late, older
+    ingest(fake_ctx, record("P0"))  # the first case seeds the task list (which empties the page's cache)
+    caplog.set_level("INFO", logger="hub.services.ingest")
+    Inbox(fake_ctx, "fake").store_many([raw(record("P1")), raw(record("P2")),
+                                        raw(record("P1", v=2, st="DOING")), older])
+    tickets = {t.external_id: t for t in _tickets(fake_ctx)}
+    assert sorted(tickets) == ["P0", "P1", "P2"]
+    assert (tickets["P1"].seq, tickets["P1"].status_code) == (2, "DOING")
+    with fake_ctx.db.read_session() as s:
+        events = list(s.scalars(select(InboundEvent).where(InboundEvent.external_id != "P0")
+                                .order_by(InboundEvent.id)))
+        case_ids = set(s.scalars(select(Ticket.case_id).where(Ticket.external_id != "P0")))
+    assert [e.status for e in events] == ["processed", "processed", "processed", "stale"]
+    assert all(e.attempts == 1 and e.processed_at is not None and e.mapping_version_id for e in events)
+    assert [e.ticket_id for e in events] == [tickets["P1"].id, tickets["P2"].id, tickets["P1"].id, tickets["P1"].id]
+    assert None not in case_ids and len(case_ids) == 2
+    assert "left the batch" not in caplog.text  # all four applied in the page's transaction

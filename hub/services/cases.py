@@ -13,6 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from hub.facade import HUB_SYSTEM_TYPE, CaseView, MatchDecision, TicketView
 from hub.lifecycle import TICKET_ONLY, IllegalTransition, is_legal
 from hub.models import Case, CaseEvent, Ticket, TicketReference, utcnow
+from hub.models.fastinsert import insert_now
 from hub.services import sync, workdays
 from hub.services.workdays import SHANGHAI
 from mappings.canonical import CanonicalStatus
@@ -67,8 +68,7 @@ def open_case(session: Session, ticket: Ticket) -> Case:
                 deadline=ticket.deadline, reported_at=ticket.reported_at)
     if case.status in CLOSED_CASE_STATUSES:  # first heard of when it was already done
         case.closed_at = ticket.external_updated_at or ticket.reported_at
-    session.add(case)
-    session.flush()
+    insert_now(session, case)  # its id at once, without a unit-of-work flush
     case.number = f"GH{ticket.reported_at.astimezone(SHANGHAI):%Y%m%d}{case.id:07d}"
     _put_in_case(session, ticket, case)
     add_event(session, case, "case_opened", f"由 {ticket.system_key} {ticket.external_id} 立案",

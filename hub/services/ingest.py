@@ -24,6 +24,7 @@ from hub.crypto import normalize_phone
 from hub.facade import GRID_REPORT_TYPE, CaseView, ExternalRef, MatchDecision, TicketView
 from hub.models import Case, InboundEvent, InboundStatus, MappingVersion, System, Ticket, TicketAlias, TicketReference
 from hub.models.base import utcnow
+from hub.models.fastinsert import insert_now
 from hub.services import cases as case_service
 from hub.services import outbox, routing, sync, task_list, txcache
 from hub.services.mapping_versions import ensure_default_mapping, parsed
@@ -103,9 +104,11 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
                         outcomes[inbound_id] = _process(ctx, s, inbound_id, False)
                 except (DataError, IntegrityError) as exc:
                     txcache.forget(s)  # may hold rows the savepoint took back
-                    # so may loaded objects: plain UPDATEs (the event row, a ticket's case) leave
-                    # them clean, and a rollback to a savepoint expires only dirty ones
-                    s.expire_all()
+                    # so may loaded objects: plain UPDATEs (the event row, a ticket's case) and
+                    # plain INSERTs (insert_now) leave them clean, and a rollback to a savepoint
+                    # forgets only the dirty and the pending ones. Whatever is needed again is
+                    # read again.
+                    s.expunge_all()
                     log.info("inbound %s left the batch: %s", inbound_id, type(exc).__name__)
             planned = sync.take_planned(s)  # may count a rolled-back row's effects: a spare nudge
             del page
@@ -247,9 +250,11 @@ def _apply(ctx: HubContext, s: Session, ev: InboundEvent, applied: dict[str, int
     created = ticket is None
     if ticket is None:
         ticket = Ticket(system_key=system.key, system_type=system.plugin, external_id=external_id)
-        s.add(ticket)
     changes = _apply_fields(ctx, ticket, fields, version, ev, mapping)
-    s.flush()
+    if created:
+        insert_now(s, ticket)  # one INSERT, no unit-of-work flush
+    else:
+        s.flush()
     applied["ticket_id"] = ticket.id
     _store_aliases(s, ticket, fields, created)
     new_refs = _store_references(s, ticket, refs, created)

@@ -288,3 +288,42 @@ def test_one_page_creates_then_updates_a_ticket_and_records_every_event(fake_ctx
     assert [e.ticket_id for e in events] == [tickets["P1"].id, tickets["P2"].id, tickets["P1"].id, tickets["P1"].id]
     assert None not in case_ids and len(case_ids) == 2
     assert "left the batch" not in caplog.text  # all four applied in the page's transaction
+
+
+class _FailOnce:
+    """A matcher that fails the first time it sees ``external_id``, after its ticket was written
+    and before its case (a store error in the middle of a record)."""
+
+    def __init__(self, external_id: str) -> None:
+        self.external_id = external_id
+        self.failed = False
+
+    @hookimpl(tryfirst=True)
+    def hub_match_case(self, ticket: TicketView, references: Any, finder: Any) -> MatchDecision | None:
+        if ticket.external_id == self.external_id and not self.failed:
+            from sqlalchemy.exc import IntegrityError
+
+            self.failed = True
+            raise IntegrityError("INSERT …", {}, Exception("simulated"))
+        return None
+
+
+def test_a_record_that_fails_mid_page_is_retried_alone_and_the_rest_of_the_page_applies(
+        hub_config: HubConfig, caplog: Any) -> None:
+    """The failed record's savepoint takes its ticket back, and the store hands its id to the next
+    ticket: the page's session must not keep the taken-back object under that id."""
+    ctx = make_fake_ctx(hub_config, _FailOnce("M2"))
+    try:
+        ingest(ctx, record("M0"))  # seeds the task list
+        caplog.set_level("INFO", logger="hub.services.ingest")
+        ingest(ctx, record("M1"), record("M2"), record("M3"), record("M4"))
+        assert "inbound" in caplog.text and "left the batch" in caplog.text
+        with ctx.db.read_session() as s:
+            tickets = {t.external_id: t for t in s.scalars(select(Ticket))}
+            statuses = set(s.scalars(select(InboundEvent.status)))
+            cases = s.scalar(select(func.count(Case.id)))
+        assert sorted(tickets) == ["M0", "M1", "M2", "M3", "M4"]
+        assert all(t.case_id is not None for t in tickets.values()) and cases == 5
+        assert statuses == {"processed"}
+    finally:
+        ctx.close()

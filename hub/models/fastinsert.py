@@ -40,9 +40,9 @@ def insert_now(session: Session, obj: Any) -> None:
         if prop.key in state.dict:
             value = state.dict[prop.key]
         elif column.default is not None and getattr(column.default, "is_scalar", False):
-            value = column.default.arg  # type: ignore[attr-defined]
+            value = column.default.arg
         elif column.default is not None and getattr(column.default, "is_callable", False):
-            value = column.default.arg(None)  # type: ignore[attr-defined]
+            value = column.default.arg(None)
         else:
             value = None
         values[column.key] = value

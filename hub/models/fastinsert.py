@@ -21,35 +21,54 @@ from typing import Any
 from sqlalchemy import Table, insert, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-_STATEMENTS: dict[Table, Any] = {}
+_PLANS: dict[Any, tuple[Any, str, list[tuple[str, str, Any]]]] = {}
+_NO_DEFAULT = object()
+_SERVER_DEFAULT = object()  # left to the store; the attribute is read back when first used
+
+
+def _plan(mapper: Any) -> tuple[Any, str, list[tuple[str, str, Any]]]:
+    """Per mapped class: the statement, the primary key's attribute, and for every other column
+    its attribute, its column key and its default (a value, a callable of nothing, or none)."""
+    table = mapper.local_table
+    assert isinstance(table, Table)
+    (pk,) = table.primary_key.columns
+    columns = []
+    for prop in mapper.column_attrs:
+        (column,) = prop.columns
+        if column is pk:
+            continue
+        default: Any = _NO_DEFAULT
+        if column.default is not None and getattr(column.default, "is_scalar", False):
+            default = column.default.arg
+        elif column.default is not None and getattr(column.default, "is_callable", False):
+            arg = column.default.arg
+            default = lambda arg=arg: arg(None)  # noqa: E731 - SQLAlchemy wrapped it to take a context
+        elif column.server_default is not None:
+            default = _SERVER_DEFAULT
+        columns.append((prop.key, column.key, default))
+    return insert(table).returning(pk), mapper.get_property_by_column(pk).key, columns
 
 
 def insert_now(session: Session, obj: Any) -> None:
     state = inspect(obj)
     if not state.transient:
         raise ValueError("insert_now takes a new object that is not in a session")
-    mapper = state.mapper
-    table = mapper.local_table
-    assert isinstance(table, Table)
-    (pk,) = table.primary_key.columns
+    plan = _PLANS.get(state.mapper)
+    if plan is None:
+        plan = _PLANS[state.mapper] = _plan(state.mapper)
+    statement, pk_key, columns = plan
+    attributes = state.dict
     values: dict[str, Any] = {}
-    for prop in mapper.column_attrs:
-        (column,) = prop.columns
-        if column is pk:
+    for key, column_key, default in columns:
+        if key in attributes:
+            value = attributes[key]
+        elif default is _SERVER_DEFAULT:
             continue
-        if prop.key in state.dict:
-            value = state.dict[prop.key]
-        elif column.default is not None and getattr(column.default, "is_scalar", False):
-            value = column.default.arg
-        elif column.default is not None and getattr(column.default, "is_callable", False):
-            value = column.default.arg(None)
+        elif default is _NO_DEFAULT:
+            value = attributes[key] = None
         else:
-            value = None
-        values[column.key] = value
-        state.dict[prop.key] = value
-    statement = _STATEMENTS.get(table)
-    if statement is None:
-        statement = _STATEMENTS[table] = insert(table).returning(pk)
-    state.dict[mapper.get_property_by_column(pk).key] = session.connection().execute(statement, values).scalar_one()
+            value = attributes[key] = default() if callable(default) else default
+        values[column_key] = value
+    attributes[pk_key] = session.connection().execute(statement, values).scalar_one()
     make_transient_to_detached(obj)
     session.add(obj)

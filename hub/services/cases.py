@@ -6,14 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.facade import HUB_SYSTEM_TYPE, CaseView, MatchDecision, TicketView
 from hub.lifecycle import TICKET_ONLY, IllegalTransition, is_legal
 from hub.models import Case, CaseEvent, Ticket, TicketReference, utcnow
-from hub.models.fastinsert import insert_now
+from hub.models.fastwrite import insert_now, update_now
 from hub.services import sync, workdays
 from hub.services.workdays import SHANGHAI
 from mappings.canonical import CanonicalStatus
@@ -69,7 +68,7 @@ def open_case(session: Session, ticket: Ticket) -> Case:
     if case.status in CLOSED_CASE_STATUSES:  # first heard of when it was already done
         case.closed_at = ticket.external_updated_at or ticket.reported_at
     insert_now(session, case)  # its id at once, without a unit-of-work flush
-    case.number = f"GH{ticket.reported_at.astimezone(SHANGHAI):%Y%m%d}{case.id:07d}"
+    update_now(session, case, {"number": f"GH{ticket.reported_at.astimezone(SHANGHAI):%Y%m%d}{case.id:07d}"})
     _put_in_case(session, ticket, case)
     add_event(session, case, "case_opened", f"由 {ticket.system_key} {ticket.external_id} 立案",
               system_key=ticket.system_key, detail={"ticket_id": ticket.id})
@@ -88,15 +87,9 @@ def link_ticket(session: Session, case: Case, ticket: Ticket, decision: MatchDec
 
 
 def _put_in_case(session: Session, ticket: Ticket, case: Case) -> None:
-    """``ticket.case_id = case.id`` as one plain UPDATE of a stored ticket, leaving the object clean
-    (a dirty ticket costs its own flush, the most expensive step of a link)."""
-    if ticket.id is None or case.id is None or ticket in session.dirty:
-        ticket.case_id = case.id  # pending or already dirty: the next flush writes it anyway
-        return
-    now = utcnow()
-    session.connection().execute(_SET_CASE, {"row_id": ticket.id, "case_id": case.id, "updated_at": now})
-    set_committed_value(ticket, "case_id", case.id)
-    set_committed_value(ticket, "updated_at", now)
+    """``ticket.case_id = case.id``, written at once when the ticket has nothing else pending (a
+    dirty ticket costs its own flush, the most expensive step of a link)."""
+    update_now(session, ticket, {"case_id": case.id})
 
 
 def move_ticket(session: Session, ticket: Ticket, source: Case, target: Case, decision: MatchDecision) -> None:
@@ -151,10 +144,12 @@ def refresh_case(session: Session, case: Case, *, operator: bool = False) -> int
                 sync.plan_status_change(session, case, previous=previous, source_ticket=newest)
         else:
             _note_refusal(session, case, newest)
+    # the derived fields, written together (at once when nothing else of the case is pending)
+    derived: dict[str, Any] = {"updated_at": utcnow()}
     if case.status in CLOSED_CASE_STATUSES:
-        case.closed_at = case.closed_at or (newest_row.external_updated_at if taken else None) or utcnow()
+        derived["closed_at"] = case.closed_at or (newest_row.external_updated_at if taken else None) or utcnow()
     else:
-        case.closed_at = None
+        derived["closed_at"] = None
     earliest = min(t.reported_at for t in tickets)
     if case.reported_at is not None and workdays.local_day(earliest) != workdays.local_day(case.reported_at):
         # the figures count a case on the day of its first report: the metrics refresh rebuilds
@@ -162,21 +157,20 @@ def refresh_case(session: Session, case: Case, *, operator: bool = False) -> int
         add_event(session, case, REPORT_DAY_MOVED,
                   f"最早报告时间由 {_local(case.reported_at):%Y-%m-%d %H:%M} 更正为 {_local(earliest):%Y-%m-%d %H:%M}",
                   detail={"from": case.reported_at.isoformat(), "to": earliest.isoformat()})
-    case.reported_at = earliest
+    derived["reported_at"] = earliest
     if case.lat is None:
         located = next((t for t in tickets if t.lat is not None), None)
         if located is not None:
-            case.lat, case.lng = located.lat, located.lng
+            derived["lat"], derived["lng"] = located.lat, located.lng
     if not case.grid_code:
-        case.grid_code = next((t.grid_code for t in tickets if t.grid_code), "")
+        derived["grid_code"] = next((t.grid_code for t in tickets if t.grid_code), "")
     if not case.address:
-        case.address = next((t.address for t in tickets if t.address), "")
-    case.updated_at = utcnow()
+        derived["address"] = next((t.address for t in tickets if t.address), "")
+    update_now(session, case, derived)
     return len(tickets)
 
 
 REPORT_DAY_MOVED = "report_day_moved"
-_SET_CASE = update(Ticket.__table__).where(Ticket.__table__.c.id == bindparam("row_id"))  # type: ignore[arg-type]
 _CASE_TICKETS = select(Ticket.id, Ticket.status, Ticket.external_updated_at, Ticket.reported_at, Ticket.lat,
                        Ticket.lng, Ticket.grid_code, Ticket.address).where(Ticket.case_id == bindparam("case_id"))
 

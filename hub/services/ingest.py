@@ -24,7 +24,7 @@ from hub.crypto import normalize_phone
 from hub.facade import GRID_REPORT_TYPE, CaseView, ExternalRef, MatchDecision, TicketView
 from hub.models import Case, InboundEvent, InboundStatus, MappingVersion, System, Ticket, TicketAlias, TicketReference
 from hub.models.base import utcnow
-from hub.models.fastinsert import insert_now
+from hub.models.fastwrite import insert_now
 from hub.services import cases as case_service
 from hub.services import outbox, routing, sync, task_list, txcache
 from hub.services.mapping_versions import ensure_default_mapping, parsed

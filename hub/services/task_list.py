@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from hub.context import HubContext
 from hub.facade import OP_CREATE
 from hub.models import LEVELS, Case, System, TaskItem, utcnow
+from hub.models.fastwrite import update_now
 from hub.services import txcache
 from hub.services.cases import add_event
 from hub.services.workdays import WorkCalendar, parse_span
@@ -149,18 +150,19 @@ def apply_task_list(ctx: HubContext, session: Session, case: Case, *, actor: str
         return "no_item"
     cal = txcache.cached(session, "calendar", None, lambda: WorkCalendar.load(session))
     start = now or case.reported_at or utcnow()
-    case.task_category = item.category
-    case.level = item.level
-    case.clock_started_at = start
-    case.onsite_due_at = cal.add_working(start, item.onsite_limit) if item.onsite_limit else None
-    case.due_at = cal.add_working(start, item.handling_limit) if item.handling_limit else None
+    clock: dict[str, Any] = {
+        "task_category": item.category, "level": item.level, "clock_started_at": start,
+        "onsite_due_at": cal.add_working(start, item.onsite_limit) if item.onsite_limit else None,
+        "due_at": cal.add_working(start, item.handling_limit) if item.handling_limit else None}
+    grid = item.handler == GRID or (item.self_handling and item.level == GRID)
+    if route:
+        clock["handling_mode"] = GRID if grid else "department"
+    update_now(session, case, clock)  # one UPDATE now, when nothing else of the case is pending
     outcome = "clock"
     if route:
-        if item.handler == GRID or (item.self_handling and item.level == GRID):
-            case.handling_mode = GRID
+        if grid:
             outcome = GRID
         else:
-            case.handling_mode = "department"
             system = session.scalar(select(System).where(System.plugin == item.handler,
                                                          System.enabled.is_(True)).order_by(System.id))
             if system is None:

@@ -1,4 +1,4 @@
-"""Insert one new ORM object as a single plain statement, and keep using it as a loaded object.
+"""Write one ORM object as a single plain statement, and keep using it as a loaded object.
 
 Ingestion creates a ticket (and often a case) per record and needs its id at once: a unit-of-work
 flush of one object costs several times the ``INSERT … RETURNING id`` it issues. ``insert_now``
@@ -12,14 +12,20 @@ rollback empties the session (``Session.expunge_all``), as ingestion's page loop
 
 Only for a plain object: no relationship set on it, a single integer primary key the store
 assigns. Anything else goes through the session as usual.
+
+``update_now`` is the same for changes to a loaded object that has none pending: one ``UPDATE``
+of the given columns (and of those with an ``onupdate``, as the flush would), the object told
+(``set_committed_value``) so that it stays clean. With changes pending it simply sets the
+attributes, and the next flush writes everything together.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, insert, inspect
+from sqlalchemy import Table, bindparam, insert, inspect, update
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 _PLANS: dict[Any, tuple[Any, str, list[tuple[str, str, Any]]]] = {}
 _NO_DEFAULT = object()
@@ -72,3 +78,42 @@ def insert_now(session: Session, obj: Any) -> None:
     attributes[pk_key] = session.connection().execute(statement, values).scalar_one()
     make_transient_to_detached(obj)
     session.add(obj)
+
+
+_UPDATE_PLANS: dict[Any, tuple[Any, str, dict[str, str], dict[str, Any]]] = {}
+
+
+def _update_plan(mapper: Any) -> tuple[Any, str, dict[str, str], dict[str, Any]]:
+    """Per mapped class: the statement, the primary key's attribute, each attribute's column key,
+    and the attributes with an ``onupdate`` (a callable of nothing)."""
+    table = mapper.local_table
+    assert isinstance(table, Table)
+    (pk,) = table.primary_key.columns
+    columns: dict[str, str] = {}
+    onupdate: dict[str, Any] = {}
+    for prop in mapper.column_attrs:
+        (column,) = prop.columns
+        columns[prop.key] = column.key
+        if column.onupdate is not None and getattr(column.onupdate, "is_callable", False):
+            arg = column.onupdate.arg
+            onupdate[prop.key] = lambda arg=arg: arg(None)  # SQLAlchemy wrapped it to take a context
+    statement = update(table).where(pk == bindparam("fastwrite_pk"))
+    return statement, mapper.get_property_by_column(pk).key, columns, onupdate
+
+
+def update_now(session: Session, obj: Any, values: dict[str, Any]) -> None:
+    state = inspect(obj)
+    if not values or not state.persistent or state.modified:
+        for key, value in values.items():
+            setattr(obj, key, value)
+        return
+    plan = _UPDATE_PLANS.get(state.mapper)
+    if plan is None:
+        plan = _UPDATE_PLANS[state.mapper] = _update_plan(state.mapper)
+    statement, pk_key, columns, onupdate = plan
+    values = {**{key: make() for key, make in onupdate.items() if key not in values}, **values}
+    params = {columns[key]: value for key, value in values.items()}
+    params["fastwrite_pk"] = state.dict[pk_key]
+    session.connection().execute(statement, params)
+    for key, value in values.items():
+        set_committed_value(obj, key, value)

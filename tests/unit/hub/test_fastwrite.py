@@ -1,4 +1,5 @@
-"""insert_now: one INSERT, the object adopted as loaded, defaults as the flush would fill them."""
+"""insert_now / update_now: one statement, the object kept as loaded, defaults and onupdate as the
+flush would fill them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy import Column, Integer, String, create_engine, select, text
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from hub.models.fastinsert import insert_now
+from hub.models.fastwrite import insert_now, update_now
 
 
 class _Base(DeclarativeBase):
@@ -24,6 +25,7 @@ class _Thing(_Base):
     tags = Column(String(20), default=lambda: "fresh")
     note = Column(String(20), nullable=True)
     stamp = Column(String(20), server_default=text("'from-db'"))
+    touched = Column(String(20), default="new", onupdate=lambda: "touched")
 
 
 @pytest.fixture
@@ -59,3 +61,25 @@ def test_refuses_an_object_already_in_a_session(session: Session) -> None:
     session.add(thing)
     with pytest.raises(ValueError):
         insert_now(session, thing)
+
+
+def test_update_now_writes_a_clean_object_at_once_and_keeps_it_clean(session: Session) -> None:
+    thing = _Thing(name="a")
+    insert_now(session, thing)
+    update_now(session, thing, {"note": "n1", "kind": "special"})
+    assert not session.dirty
+    row = session.execute(select(_Thing.note, _Thing.kind, _Thing.touched)).one()
+    assert tuple(row) == ("n1", "special", "touched")  # onupdate applied, as the flush would
+    assert (thing.note, thing.kind, thing.touched) == ("n1", "special", "touched")
+
+
+def test_update_now_leaves_a_dirty_object_to_the_flush(session: Session) -> None:
+    thing = _Thing(name="a")
+    insert_now(session, thing)
+    thing.name = "b"  # pending
+    update_now(session, thing, {"note": "n2"})
+    assert thing in session.dirty
+    with session.no_autoflush:
+        assert session.scalar(select(_Thing.note)) is None  # not written on its own
+    session.flush()
+    assert tuple(session.execute(select(_Thing.name, _Thing.note)).one()) == ("b", "n2")

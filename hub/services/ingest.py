@@ -82,39 +82,26 @@ def process_event(ctx: HubContext, inbound_id: int, *, replay: bool = False) -> 
 
 
 def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
-    """Apply several inbox rows in one transaction, each inside its own savepoint: one commit
-    (one fsync) for a whole poll page instead of one per record. A row whose savepoint fails
-    is rolled back alone and retried on its own afterwards (``process_event``), so one bad
-    record never holds back or loses the others."""
+    """Apply several inbox rows in one transaction: one commit (one fsync) for a whole poll page
+    instead of one per record. The page is first applied straight through; if a record fails
+    with a store error (a value the store refuses, a concurrent worker's row) the whole page is
+    rolled back and applied again with each record inside its own savepoint, so the failing one
+    is rolled back alone and retried on its own afterwards (``process_event``). One bad record
+    never holds back or loses the others, and the common page pays for no savepoints."""
     if len(inbound_ids) <= 1:
         return [process_event(ctx, i) for i in inbound_ids]
     outcomes: dict[int, Outcome] = {}
     planned = 0
-    try:
-        with ctx.db.session() as s:
-            # SQLite: the page's rows in one query (the writer lock is held: they cannot change),
-            # held here so the session's identity map (weak references) keeps them for s.get
-            page: list[Any] = []
-            if ctx.db.is_sqlite:
-                page.extend(s.scalars(select(InboundEvent).where(InboundEvent.id.in_(inbound_ids))))
-                page.extend(_preload_tickets(s, page))
-            for inbound_id in inbound_ids:
-                try:
-                    with s.begin_nested():
-                        outcomes[inbound_id] = _process(ctx, s, inbound_id, False)
-                except (DataError, IntegrityError) as exc:
-                    txcache.forget(s)  # may hold rows the savepoint took back
-                    # so may loaded objects: plain UPDATEs (the event row, a ticket's case) and
-                    # plain INSERTs (insert_now) leave them clean, and a rollback to a savepoint
-                    # forgets only the dirty and the pending ones. Whatever is needed again is
-                    # read again.
-                    s.expunge_all()
-                    log.info("inbound %s left the batch: %s", inbound_id, type(exc).__name__)
-            planned = sync.take_planned(s)  # may count a rolled-back row's effects: a spare nudge
-            del page
-    except OperationalError as exc:  # busy store, lost connection: everything rolled back
-        log.info("batch of %d rolled back (%s); applying one by one", len(inbound_ids), type(exc).__name__)
-        outcomes, planned = {}, 0
+    for savepoints in (False, True):
+        try:
+            outcomes, planned = _apply_page(ctx, inbound_ids, savepoints=savepoints)
+            break
+        except (DataError, IntegrityError) as exc:  # straight through only: a record failed
+            log.info("batch of %d rolled back (%s); again, a savepoint per record", len(inbound_ids),
+                     type(exc).__name__)
+        except OperationalError as exc:  # busy store, lost connection: everything rolled back
+            log.info("batch of %d rolled back (%s); applying one by one", len(inbound_ids), type(exc).__name__)
+            break
     outbox.nudge(ctx, planned)
     done = []
     for inbound_id in inbound_ids:
@@ -125,6 +112,36 @@ def process_batch(ctx: HubContext, inbound_ids: list[int]) -> list[Outcome]:
             _notify(ctx, outcome)
             done.append(outcome)
     return done
+
+
+def _apply_page(ctx: HubContext, inbound_ids: list[int], *, savepoints: bool) -> tuple[dict[int, Outcome], int]:
+    """The page in one transaction; returns the outcomes and how many outbound effects it planned.
+    ``savepoints``: each record in its own, and a record whose savepoint fails is left out."""
+    outcomes: dict[int, Outcome] = {}
+    with ctx.db.session() as s:
+        # SQLite: the page's rows in one query (the writer lock is held: they cannot change),
+        # held here so the session's identity map (weak references) keeps them for s.get
+        page: list[Any] = []
+        if ctx.db.is_sqlite:
+            page.extend(s.scalars(select(InboundEvent).where(InboundEvent.id.in_(inbound_ids))))
+            page.extend(_preload_tickets(s, page))
+        for inbound_id in inbound_ids:
+            if not savepoints:
+                outcomes[inbound_id] = _process(ctx, s, inbound_id, False)
+                continue
+            try:
+                with s.begin_nested():
+                    outcomes[inbound_id] = _process(ctx, s, inbound_id, False)
+            except (DataError, IntegrityError) as exc:
+                txcache.forget(s)  # may hold rows the savepoint took back
+                # so may loaded objects: plain UPDATEs (the event row, a ticket's case) and plain
+                # INSERTs (insert_now) leave them clean, and a rollback to a savepoint forgets
+                # only the dirty and the pending ones. Whatever is needed again is read again.
+                s.expunge_all()
+                log.info("inbound %s left the batch: %s", inbound_id, type(exc).__name__)
+        planned = sync.take_planned(s)  # may count a rolled-back row's effects: a spare nudge
+        del page
+    return outcomes, planned
 
 
 def _preload_tickets(s: Session, events: list[InboundEvent]) -> list[Ticket]:

@@ -17,11 +17,16 @@ from tests.support.fake_system import FakePlugin, raw
 
 def make_fake_ctx(config: HubConfig, *extra: Any) -> HubContext:
     ctx = build_context(config, extra_plugins=(FakePlugin(), *extra))
-    with ctx.db.session() as s:
-        system = upsert_system(ctx, s, {"key": "fake", "plugin": "fakesys", "name": "测试",
-                                        "credentials": {"secret": "fake-secret-value"}})
-        ensure_default_mapping(ctx, s, system)
+    add_fake_system(ctx, "fake", "测试", secret="fake-secret-value")
     return ctx
+
+
+def add_fake_system(ctx: HubContext, key: str, name: str, *, secret: str | None = None) -> None:
+    """One more system of the fake plugin (another department's, for cases that span two)."""
+    with ctx.db.session() as s:
+        system = upsert_system(ctx, s, {"key": key, "plugin": "fakesys", "name": name,
+                                        "credentials": {"secret": secret or f"{key}-secret"}})
+        ensure_default_mapping(ctx, s, system)
 
 
 @pytest.fixture

@@ -17,12 +17,12 @@ from hub.models import AuditEntry, Case, CaseEvent, CircuitBreaker, OutboundMess
 from hub.services import circuit, dedup_ops, outbox, routing
 from hub.services.cases import StoreFinder
 from hub.services.inbox import Inbox
-from hub.services.mapping_versions import create_version, ensure_default_mapping
+from hub.services.mapping_versions import create_version
 from hub.services.reconcile import reconcile_flagged, reconcile_system
-from hub.services.systems import connector_for, get_system, upsert_system
+from hub.services.systems import connector_for, get_system
 from tests.conftest import make_token
 from tests.support.fake_system import MAPPING, FakeConnector, raw, record
-from tests.unit.hub.conftest import make_fake_ctx
+from tests.unit.hub.conftest import add_fake_system, make_fake_ctx
 from tests.unit.hub.test_outbox import T0
 
 
@@ -30,9 +30,7 @@ from tests.unit.hub.test_outbox import T0
 def ctx(hub_config: HubConfig) -> Iterator[HubContext]:
     """``fake`` holds the reports; ``dept`` (same plugin) is a department system to route to."""
     c = make_fake_ctx(hub_config)
-    with c.db.session() as s:
-        ensure_default_mapping(c, s, upsert_system(c, s, {"key": "dept", "plugin": "fakesys", "name": "部门系统",
-                                                          "credentials": {"secret": "dept-secret"}}))
+    add_fake_system(c, "dept", "部门系统")
     yield c
     c.close()
 

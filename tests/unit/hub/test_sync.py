@@ -18,21 +18,17 @@ from hub.context import HubContext
 from hub.models import Case, CaseEvent, OutboundMessage, OutboundStatus, SyncLink, Ticket, utcnow
 from hub.services import outbox
 from hub.services.inbox import Inbox
-from hub.services.mapping_versions import ensure_default_mapping
-from hub.services.systems import connector_for, get_system, upsert_system
+from hub.services.systems import connector_for, get_system
 from hub.workers.outbox_worker import OutboxWorker, deliver_once
 from tests.support.fake_system import FakeConnector, raw, record
-from tests.unit.hub.conftest import make_fake_ctx
+from tests.unit.hub.conftest import add_fake_system, make_fake_ctx
 
 
 @pytest.fixture
 def two_ctx(hub_config: HubConfig) -> Iterator[HubContext]:
     """``fake`` (system A) and ``fake2`` (system B, same plugin): a case can hold a record of each."""
     ctx = make_fake_ctx(hub_config)
-    with ctx.db.session() as s:
-        system = upsert_system(ctx, s, {"key": "fake2", "plugin": "fakesys", "name": "测试二",
-                                        "credentials": {"secret": "fake2-secret"}})
-        ensure_default_mapping(ctx, s, system)
+    add_fake_system(ctx, "fake2", "测试二")
     yield ctx
     ctx.close()
 

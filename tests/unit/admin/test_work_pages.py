@@ -20,12 +20,10 @@ from hub.context import HubContext
 from hub.models import AuditEntry, Case, CaseOperation, MatchRecord, OutboundMessage, ReviewStatus, Ticket, utcnow
 from hub.services import outbox
 from hub.services.inbox import Inbox
-from hub.services.mapping_versions import ensure_default_mapping
-from hub.services.systems import upsert_system
 from tests.support import console
 from tests.support.console import csrf
 from tests.support.fake_system import raw, record
-from tests.unit.hub.conftest import ingest, make_fake_ctx
+from tests.unit.hub.conftest import add_fake_system, ingest, make_fake_ctx
 from tests.unit.hub.test_dedup_ops import _propose
 from tests.unit.hub.test_outbox import T0, fake_connector
 
@@ -36,10 +34,7 @@ IN, OUT = "310104001001001", "310104002001001"  # two streets; scoped accounts g
 def ctx(hub_config: HubConfig) -> Iterator[HubContext]:
     """The fake system ``fake`` and a second one, ``other`` (same plugin): cases of two systems."""
     context = make_fake_ctx(hub_config)
-    with context.db.session() as s:
-        system = upsert_system(context, s, {"key": "other", "plugin": "fakesys", "name": "另一系统",
-                                            "credentials": {"secret": "other-secret"}})
-        ensure_default_mapping(context, s, system)
+    add_fake_system(context, "other", "另一系统")
     yield context
     context.close()
 

@@ -271,6 +271,7 @@ THRESHOLD_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.9
 
 def tune_thresholds(model: DedupModel, data: Sequence[Labelled], taxonomy: Taxonomy, *,
                     precision: float = 0.99, review_share: float = 0.04,
+                    folds: Sequence[tuple[DedupModel, Sequence[Labelled]]] = (),
                     ) -> tuple[Thresholds, dict[str, Thresholds]]:
     """Per-group ``auto`` thresholds that link as many tickets as possible while all automatic
     links together keep ``precision``; ``review`` keeps the review queue within ``review_share``.
@@ -282,10 +283,19 @@ def tune_thresholds(model: DedupModel, data: Sequence[Labelled], taxonomy: Taxon
     look-alike incidents, such as illegal construction in one compound over weeks, spends the
     budget badly and keeps a high threshold; a clean group goes low). A last replay with the
     chosen thresholds checks the total and raises the least precise group until it holds. The
-    default (for groups the data did not show) is the lowest single threshold that holds."""
+    default (for groups the data did not show) is the lowest single threshold that holds.
+
+    ``folds``: more (model, data) pairs replayed alongside and counted together (each fold's
+    data scored by weights fitted on other data), so a group's few wrong links are counted on
+    twice the tickets."""
     def run(default_auto: float, groups: Mapping[str, Thresholds]) -> StreamResult:
-        return stream(replace(model, thresholds=dict(groups),
-                              default_thresholds=Thresholds(default_auto, min(default_auto, 0.05))), data, taxonomy)
+        combined = StreamResult({})
+        for fold_model, fold_data in ((model, data), *folds):
+            result = stream(replace(fold_model, thresholds=dict(groups),
+                                    default_thresholds=Thresholds(default_auto, min(default_auto, 0.05))),
+                            fold_data, taxonomy)
+            combined.decisions.extend(result.decisions)
+        return combined
 
     counts: list[dict[str, tuple[int, int]]] = []  # per grid step: group → (links, wrong links)
     default = THRESHOLD_GRID[-1]
@@ -365,10 +375,13 @@ def train(rows: Iterable[Mapping[str, Any]], taxonomy: Taxonomy, hasher: Callabl
         # thresholds are read off tickets the weights have not seen: weights fitted on the
         # earlier part of the file, the later part replayed (in-sample, the wrong links of a
         # group look cheaper than they are and the held-out precision falls short of the target)
+        # two folds: the later part scored by weights fitted on the earlier part, and the
+        # earlier part by weights fitted on the later part; their links are counted together
         cut = int(len(data) * (1 - holdout))
         early = learn_weights(data[:cut], staged, taxonomy)
+        late = learn_weights(data[cut:], staged, taxonomy)
         default, groups = tune_thresholds(early, data[cut:], taxonomy, precision=precision,
-                                          review_share=review_share)
+                                          review_share=review_share, folds=((late, data[:cut]),))
         staged = learn_weights(data, staged, taxonomy)
     else:
         staged = learn_weights(data, staged, taxonomy)

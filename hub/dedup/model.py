@@ -45,6 +45,10 @@ LEVELS: dict[str, tuple[str, ...]] = {
     # how far this case's score (before the case-level features) is ahead of the best other
     # open candidate case's, in log2 units: a clear favourite or a toss-up (case level)
     "margin": ("alone", "ahead_8", "ahead_4", "ahead_2", "ahead_0", "behind"),
+    # how busy the ticket's compound is with its kind of incident: distinct open cases of the
+    # ticket's group among the blocked members in that compound (ticket level: the odds that
+    # a report there starts a new incident grow with it)
+    "place_cases": ("no_compound", "le_1", "two", "three_four", "ge_5"),
 }
 FEATURES = tuple(LEVELS)
 

@@ -225,6 +225,18 @@ def _rival_level(n: int) -> str:
     return "none" if n == 0 else "one" if n == 1 else "several"
 
 
+def _place_cases_level(ticket: NormalizedTicket, members: Sequence[Member]) -> str:
+    """Distinct open cases of the ticket's group with a member in the ticket's compound."""
+    compound = ticket.address.compound
+    if not compound:
+        return "no_compound"
+    cases = {m.case_id for m in members
+             if m.ticket.address.compound == compound and m.ticket.group == ticket.group
+             and m.case_status not in CLOSED_STATUSES and m.case_status not in ENDED_STATUSES}
+    n = len(cases)
+    return "le_1" if n <= 1 else "two" if n == 2 else "three_four" if n <= 4 else "ge_5"
+
+
 def score_members(model: DedupModel, ticket: NormalizedTicket, members: Iterable[Member]) -> list[CaseScore]:
     """Every candidate case scored through its best member, best first.
 
@@ -232,8 +244,10 @@ def score_members(model: DedupModel, ticket: NormalizedTicket, members: Iterable
     for the ticket too (same category group, inside the window, no conflicting address, not
     far). A compound-only report with one open incident of its kind at that compound is a
     different bet from one with three."""
+    members = list(members)
     window = model.window_h(ticket.category)
     group, prior = ticket.group, model.prior_for(ticket.group)
+    place_cases = _place_cases_level(ticket, members)
     best: dict[int, tuple[float, Member, dict[str, str]]] = {}
     conflicts: dict[int, str] = {}
     for member in members:
@@ -268,9 +282,10 @@ def score_members(model: DedupModel, ticket: NormalizedTicket, members: Iterable
         rivals = _rival_level(len(plausible) - (1 if case_id in plausible else 0))
         runner_up = next((s for s, c in open_scores[:2] if c != case_id), None)
         margin = _margin_level(None if runner_up is None else score - runner_up)
-        levels = {**levels, "rivals": rivals, "margin": margin}
+        levels = {**levels, "rivals": rivals, "margin": margin, "place_cases": place_cases}
         contributions = tuple(Contribution(f, levels[f], model.weight(f, levels[f], group)) for f in FEATURES)
-        score += model.weight("rivals", rivals, group) + model.weight("margin", margin, group)
+        score += (model.weight("rivals", rivals, group) + model.weight("margin", margin, group)
+                  + model.weight("place_cases", place_cases, group))
         out.append(CaseScore(case_id, member.ticket_id, score, model.probability(score), contributions,
                              member.case_status))
     return sorted(out, key=lambda c: (-c.score, c.case_id))

@@ -49,6 +49,9 @@ LEVELS: dict[str, tuple[str, ...]] = {
     # ticket's group among the blocked members in that compound (ticket level: the odds that
     # a report there starts a new incident grow with it)
     "place_cases": ("no_compound", "le_1", "two", "three_four", "ge_5"),
+    # the distance again when both reports name the same compound: its incidents are spread
+    # over the compound, so a pin one or two errors away says more there than on a road
+    "compound_distance": ("not_compound", "close", "apart", "far_apart", "weak"),
 }
 FEATURES = tuple(LEVELS)
 

@@ -171,13 +171,26 @@ def _phone_level(a: str | None, b: str | None) -> str:
     return "same" if a == b else "different"
 
 
+_COMPOUND_DISTANCE = {"pin_0.35": "close", "pin_0.7": "close", "pin_1": "close", "pin_1.5": "apart",
+                      "pin_2": "apart", "pin_3": "far_apart", "pin_6": "far_apart", "far": "far_apart",
+                      "le_15m": "close", "le_40m": "close", "le_80m": "apart", "le_150m": "far_apart",
+                      "le_300m": "far_apart", "weak": "weak"}
+
+
+def _compound_distance(a: NormalizedTicket, b: NormalizedTicket, distance: str) -> str:
+    if not a.address.compound or a.address.compound != b.address.compound:
+        return "not_compound"
+    return _COMPOUND_DISTANCE[distance]
+
+
 def compare(ticket: NormalizedTicket, other: NormalizedTicket, elapsed_h: float, window_h: float,
             pin_scale_m: float | None = None) -> dict[str, str]:
     """The level of every feature for one (ticket, member) pair; ``elapsed_h`` is measured from
     the member's case start; ``pin_scale_m``: read the distance in units of it (the pair's usual
     pin error) instead of metres."""
+    distance = _distance_level(ticket, other, pin_scale_m)
     return {
-        "distance": _distance_level(ticket, other, pin_scale_m),
+        "distance": distance,
         "time": _time_level(elapsed_h, window_h),
         "category": "exact" if ticket.category == other.category
         else "group" if ticket.group == other.group else "other_group",
@@ -185,6 +198,7 @@ def compare(ticket: NormalizedTicket, other: NormalizedTicket, elapsed_h: float,
         "address": address_level(ticket.address, other.address),
         "phone": _phone_level(ticket.phone_hash, other.phone_hash),
         "system": "same" if ticket.system == other.system else "other",
+        "compound_distance": _compound_distance(ticket, other, distance),
     }
 
 

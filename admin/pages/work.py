@@ -65,7 +65,7 @@ REVIEW_LABELS = {ReviewStatus.PENDING: _l("待复核"), ReviewStatus.ACCEPTED: _
 FEATURE_LABELS = {"distance": _l("距离"), "time": _l("时间间隔"), "category": _l("类别"), "text": _l("文字相似度"),
                   "address": _l("地址"), "phone": _l("来电号码"), "system": _l("来源系统"),
                   "rivals": _l("相似案件"), "margin": _l("领先程度"), "place_cases": _l("本小区同类案件"),
-                  "compound_distance": _l("同小区内距离")}
+                  "compound_distance": _l("同小区内距离"), "runner_up": _l("最接近的其他候选")}
 LEVEL_LABELS = {
     "le_15m": _l("15 米内"), "le_40m": _l("40 米内"), "le_80m": _l("80 米内"), "le_150m": _l("150 米内"),
     "le_300m": _l("300 米内"),
@@ -98,6 +98,9 @@ LEVEL_LABELS = {
     "compound_distance:not_compound": _l("非同一小区"), "compound_distance:close": _l("小区内很近"),
     "compound_distance:apart": _l("小区内相隔一段"), "compound_distance:far_apart": _l("小区内相距较远"),
     "compound_distance:weak": _l("小区内位置不精确"),
+    # case level: the closest other candidate, and whether it looks like this case's own incident
+    "runner_up:clear": _l("无接近的其他候选"), "runner_up:twin_place": _l("接近的候选与本案同一地点"),
+    "runner_up:twin_loose": _l("接近的候选与本案地点相容"), "runner_up:distinct": _l("接近的候选是另一事件"),
 }
 REFUSALS = {404: _l("找不到该案件或工单，或不在您的辖区内"), 409: _l("当前状态不允许此操作"), 422: _l("填写内容有误")}
 ROUTE_REFUSALS = {"unknown": _l("没有这个系统"), "unsupported": _l("该系统不接收新建案件"),

@@ -52,6 +52,10 @@ LEVELS: dict[str, tuple[str, ...]] = {
     # the distance again when both reports name the same compound: its incidents are spread
     # over the compound, so a pin one or two errors away says more there than on a road
     "compound_distance": ("not_compound", "close", "apart", "far_apart", "weak"),
+    # the best other open candidate when it is close behind or ahead (within 4): does it look
+    # like this case's own incident (an incident split over two cases earlier: same place,
+    # plausible with each other) or another one? (case level)
+    "runner_up": ("clear", "twin_place", "twin_loose", "distinct"),
 }
 FEATURES = tuple(LEVELS)
 

@@ -239,6 +239,22 @@ def _rival_level(n: int) -> str:
     return "none" if n == 0 else "one" if n == 1 else "several"
 
 
+# a runner-up case this close (log2 units, either side) is looked at: the same incident split earlier?
+TWIN_WITHIN = 4.0
+
+
+def _twin_level(model: DedupModel, a: NormalizedTicket, b: NormalizedTicket) -> str:
+    """Whether two candidate cases' members look like one incident with each other."""
+    window = max(model.window_h(a.category), model.window_h(b.category))
+    scale = model.pin_scale_m(a.system, b.system) if model.pin_error_m else None
+    levels = compare(a, b, _hours(a.reported_at, b.reported_at), window, scale)
+    if not _plausible(levels):
+        return "distinct"
+    if levels["address"] == "same_place":
+        return "twin_place"
+    return "twin_loose" if levels["address"] in _UNSPECIFIC else "distinct"
+
+
 def _place_cases_level(ticket: NormalizedTicket, members: Sequence[Member]) -> str:
     """Distinct open cases of the ticket's group with a member in the ticket's compound."""
     compound = ticket.address.compound
@@ -294,12 +310,15 @@ def score_members(model: DedupModel, ticket: NormalizedTicket, members: Iterable
     out = []
     for case_id, (score, member, levels) in best.items():
         rivals = _rival_level(len(plausible) - (1 if case_id in plausible else 0))
-        runner_up = next((s for s, c in open_scores[:2] if c != case_id), None)
-        margin = _margin_level(None if runner_up is None else score - runner_up)
-        levels = {**levels, "rivals": rivals, "margin": margin, "place_cases": place_cases}
+        runner_up = next(((s, c) for s, c in open_scores[:2] if c != case_id), None)
+        margin = _margin_level(None if runner_up is None else score - runner_up[0])
+        twin = "clear"
+        if runner_up is not None and abs(score - runner_up[0]) < TWIN_WITHIN:
+            twin = _twin_level(model, member.ticket, best[runner_up[1]][1].ticket)
+        levels = {**levels, "rivals": rivals, "margin": margin, "place_cases": place_cases, "runner_up": twin}
         contributions = tuple(Contribution(f, levels[f], model.weight(f, levels[f], group)) for f in FEATURES)
         score += (model.weight("rivals", rivals, group) + model.weight("margin", margin, group)
-                  + model.weight("place_cases", place_cases, group))
+                  + model.weight("place_cases", place_cases, group) + model.weight("runner_up", twin, group))
         out.append(CaseScore(case_id, member.ticket_id, score, model.probability(score), contributions,
                              member.case_status))
     return sorted(out, key=lambda c: (-c.score, c.case_id))

@@ -135,9 +135,30 @@ def collect_patterns(data: Sequence[Labelled], model: DedupModel, taxonomy: Taxo
     return counts
 
 
+def collect_stream_patterns(data: Sequence[Labelled], model: DedupModel, taxonomy: Taxonomy) -> Counter[Pattern]:
+    """Like ``collect_patterns``, but against the cases a streaming replay under ``model`` forms
+    itself (a comparison counts as the same incident when the case holds a report of the
+    ticket's incident), as ingestion meets them: an incident split over two cases shows up as
+    two good candidates, which the true clusters never show."""
+    index = MemoryIndex(model, taxonomy)
+    members_of: dict[int, set[str]] = defaultdict(set)
+    counts: Counter[Pattern] = Counter()
+    for i, item in enumerate(data):
+        members = index.candidates(item.ticket)
+        for scored in score_members(model, item.ticket, members):
+            counts[item.ticket.group, tuple(c.level for c in scored.contributions),
+                   item.cluster in members_of[scored.case_id]] += 1
+        decision = decide(model, item.ticket, members)
+        case_id = decision.best.case_id if decision.action == LINK and decision.best is not None else i
+        members_of[case_id].add(item.cluster)
+        index.add(i, case_id, item.ticket)
+    return counts
+
+
 # a group's own corrections are learned only from this many comparisons of its tickets, and
 # pulled towards zero (the shared weights) by a penalty worth this many comparisons
 GROUP_MIN_COMPARISONS = 2000
+STREAM_ROUND = True
 GROUP_L2 = 50.0
 
 
@@ -225,8 +246,10 @@ def learn_weights(data: Sequence[Labelled], base: DedupModel, taxonomy: Taxonomy
                   per_group: bool = True) -> DedupModel:
     """Fit, then refit with each case compared through the member the fitted model prefers."""
     model = base
-    for _ in range(rounds):
-        fitted = fit_model(collect_patterns(data, model, taxonomy), per_group=per_group)
+    for round_ in range(rounds):
+        # the last round compares against the cases the previous fit forms when it streams
+        collect = collect_stream_patterns if STREAM_ROUND and round_ == rounds - 1 else collect_patterns
+        fitted = fit_model(collect(data, model, taxonomy), per_group=per_group)
         model = replace(model, weights=fitted.weights, prior=fitted.prior,
                         group_weights=fitted.group_weights, group_priors=fitted.group_priors)
     return model

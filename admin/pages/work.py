@@ -64,7 +64,8 @@ REVIEW_LABELS = {ReviewStatus.PENDING: _l("待复核"), ReviewStatus.ACCEPTED: _
                  ReviewStatus.LINKED_ELSEWHERE: _l("已改关联"), ReviewStatus.SUPERSEDED: _l("已作废")}
 FEATURE_LABELS = {"distance": _l("距离"), "time": _l("时间间隔"), "category": _l("类别"), "text": _l("文字相似度"),
                   "address": _l("地址"), "phone": _l("来电号码"), "system": _l("来源系统"),
-                  "rivals": _l("相似案件"), "margin": _l("领先程度")}
+                  "rivals": _l("相似案件"), "margin": _l("领先程度"), "place_cases": _l("本小区同类案件"),
+                  "compound_distance": _l("同小区内距离"), "runner_up": _l("最接近的其他候选")}
 LEVEL_LABELS = {
     "le_15m": _l("15 米内"), "le_40m": _l("40 米内"), "le_80m": _l("80 米内"), "le_150m": _l("150 米内"),
     "le_300m": _l("300 米内"),
@@ -88,6 +89,18 @@ LEVEL_LABELS = {
     "rivals:several": _l("另有多个相似案件"),
     "alone": _l("唯一候选"), "ahead_8": _l("远超其他候选"), "ahead_4": _l("明显领先"), "ahead_2": _l("略微领先"),
     "ahead_0": _l("与其他候选相当"), "behind": _l("落后于其他候选"),
+    # ticket level: open cases of its kind in the compound it names (a busy compound makes a new
+    # incident likelier)
+    "place_cases:no_compound": _l("未写明小区"), "place_cases:le_1": _l("本小区至多 1 件"),
+    "place_cases:two": _l("本小区 2 件"), "place_cases:three_four": _l("本小区 3–4 件"),
+    "place_cases:ge_5": _l("本小区 5 件以上"),
+    # the distance once more when both reports name one compound
+    "compound_distance:not_compound": _l("非同一小区"), "compound_distance:close": _l("小区内很近"),
+    "compound_distance:apart": _l("小区内相隔一段"), "compound_distance:far_apart": _l("小区内相距较远"),
+    "compound_distance:weak": _l("小区内位置不精确"),
+    # case level: the closest other candidate, and whether it looks like this case's own incident
+    "runner_up:clear": _l("无接近的其他候选"), "runner_up:twin_place": _l("接近的候选与本案同一地点"),
+    "runner_up:twin_loose": _l("接近的候选与本案地点相容"), "runner_up:distinct": _l("接近的候选是另一事件"),
 }
 REFUSALS = {404: _l("找不到该案件或工单，或不在您的辖区内"), 409: _l("当前状态不允许此操作"), 422: _l("填写内容有误")}
 ROUTE_REFUSALS = {"unknown": _l("没有这个系统"), "unsupported": _l("该系统不接收新建案件"),

@@ -45,6 +45,17 @@ LEVELS: dict[str, tuple[str, ...]] = {
     # how far this case's score (before the case-level features) is ahead of the best other
     # open candidate case's, in log2 units: a clear favourite or a toss-up (case level)
     "margin": ("alone", "ahead_8", "ahead_4", "ahead_2", "ahead_0", "behind"),
+    # how busy the ticket's compound is with its kind of incident: distinct open cases of the
+    # ticket's group among the blocked members in that compound (ticket level: the odds that
+    # a report there starts a new incident grow with it)
+    "place_cases": ("no_compound", "le_1", "two", "three_four", "ge_5"),
+    # the distance again when both reports name the same compound: its incidents are spread
+    # over the compound, so a pin one or two errors away says more there than on a road
+    "compound_distance": ("not_compound", "close", "apart", "far_apart", "weak"),
+    # the best other open candidate when it is close behind or ahead (within 4): does it look
+    # like this case's own incident (an incident split over two cases earlier: same place,
+    # plausible with each other) or another one? (case level)
+    "runner_up": ("clear", "twin_place", "twin_loose", "distinct"),
 }
 FEATURES = tuple(LEVELS)
 

@@ -171,13 +171,26 @@ def _phone_level(a: str | None, b: str | None) -> str:
     return "same" if a == b else "different"
 
 
+_COMPOUND_DISTANCE = {"pin_0.35": "close", "pin_0.7": "close", "pin_1": "close", "pin_1.5": "apart",
+                      "pin_2": "apart", "pin_3": "far_apart", "pin_6": "far_apart", "far": "far_apart",
+                      "le_15m": "close", "le_40m": "close", "le_80m": "apart", "le_150m": "far_apart",
+                      "le_300m": "far_apart", "weak": "weak"}
+
+
+def _compound_distance(a: NormalizedTicket, b: NormalizedTicket, distance: str) -> str:
+    if not a.address.compound or a.address.compound != b.address.compound:
+        return "not_compound"
+    return _COMPOUND_DISTANCE[distance]
+
+
 def compare(ticket: NormalizedTicket, other: NormalizedTicket, elapsed_h: float, window_h: float,
             pin_scale_m: float | None = None) -> dict[str, str]:
     """The level of every feature for one (ticket, member) pair; ``elapsed_h`` is measured from
     the member's case start; ``pin_scale_m``: read the distance in units of it (the pair's usual
     pin error) instead of metres."""
+    distance = _distance_level(ticket, other, pin_scale_m)
     return {
-        "distance": _distance_level(ticket, other, pin_scale_m),
+        "distance": distance,
         "time": _time_level(elapsed_h, window_h),
         "category": "exact" if ticket.category == other.category
         else "group" if ticket.group == other.group else "other_group",
@@ -185,6 +198,7 @@ def compare(ticket: NormalizedTicket, other: NormalizedTicket, elapsed_h: float,
         "address": address_level(ticket.address, other.address),
         "phone": _phone_level(ticket.phone_hash, other.phone_hash),
         "system": "same" if ticket.system == other.system else "other",
+        "compound_distance": _compound_distance(ticket, other, distance),
     }
 
 
@@ -225,6 +239,34 @@ def _rival_level(n: int) -> str:
     return "none" if n == 0 else "one" if n == 1 else "several"
 
 
+# a runner-up case this close (log2 units, either side) is looked at: the same incident split earlier?
+TWIN_WITHIN = 4.0
+
+
+def _twin_level(model: DedupModel, a: NormalizedTicket, b: NormalizedTicket) -> str:
+    """Whether two candidate cases' members look like one incident with each other."""
+    window = max(model.window_h(a.category), model.window_h(b.category))
+    scale = model.pin_scale_m(a.system, b.system) if model.pin_error_m else None
+    levels = compare(a, b, _hours(a.reported_at, b.reported_at), window, scale)
+    if not _plausible(levels):
+        return "distinct"
+    if levels["address"] == "same_place":
+        return "twin_place"
+    return "twin_loose" if levels["address"] in _UNSPECIFIC else "distinct"
+
+
+def _place_cases_level(ticket: NormalizedTicket, members: Sequence[Member]) -> str:
+    """Distinct open cases of the ticket's group with a member in the ticket's compound."""
+    compound = ticket.address.compound
+    if not compound:
+        return "no_compound"
+    cases = {m.case_id for m in members
+             if m.ticket.address.compound == compound and m.ticket.group == ticket.group
+             and m.case_status not in CLOSED_STATUSES and m.case_status not in ENDED_STATUSES}
+    n = len(cases)
+    return "le_1" if n <= 1 else "two" if n == 2 else "three_four" if n <= 4 else "ge_5"
+
+
 def score_members(model: DedupModel, ticket: NormalizedTicket, members: Iterable[Member]) -> list[CaseScore]:
     """Every candidate case scored through its best member, best first.
 
@@ -232,8 +274,10 @@ def score_members(model: DedupModel, ticket: NormalizedTicket, members: Iterable
     for the ticket too (same category group, inside the window, no conflicting address, not
     far). A compound-only report with one open incident of its kind at that compound is a
     different bet from one with three."""
+    members = list(members)
     window = model.window_h(ticket.category)
     group, prior = ticket.group, model.prior_for(ticket.group)
+    place_cases = _place_cases_level(ticket, members)
     best: dict[int, tuple[float, Member, dict[str, str]]] = {}
     conflicts: dict[int, str] = {}
     for member in members:
@@ -266,11 +310,15 @@ def score_members(model: DedupModel, ticket: NormalizedTicket, members: Iterable
     out = []
     for case_id, (score, member, levels) in best.items():
         rivals = _rival_level(len(plausible) - (1 if case_id in plausible else 0))
-        runner_up = next((s for s, c in open_scores[:2] if c != case_id), None)
-        margin = _margin_level(None if runner_up is None else score - runner_up)
-        levels = {**levels, "rivals": rivals, "margin": margin}
+        runner_up = next(((s, c) for s, c in open_scores[:2] if c != case_id), None)
+        margin = _margin_level(None if runner_up is None else score - runner_up[0])
+        twin = "clear"
+        if runner_up is not None and abs(score - runner_up[0]) < TWIN_WITHIN:
+            twin = _twin_level(model, member.ticket, best[runner_up[1]][1].ticket)
+        levels = {**levels, "rivals": rivals, "margin": margin, "place_cases": place_cases, "runner_up": twin}
         contributions = tuple(Contribution(f, levels[f], model.weight(f, levels[f], group)) for f in FEATURES)
-        score += model.weight("rivals", rivals, group) + model.weight("margin", margin, group)
+        score += (model.weight("rivals", rivals, group) + model.weight("margin", margin, group)
+                  + model.weight("place_cases", place_cases, group) + model.weight("runner_up", twin, group))
         out.append(CaseScore(case_id, member.ticket_id, score, model.probability(score), contributions,
                              member.case_status))
     return sorted(out, key=lambda c: (-c.score, c.case_id))

@@ -122,6 +122,47 @@ def test_margin_says_whether_the_case_is_a_clear_favourite() -> None:
     assert {levels[10]["margin"], levels[20]["margin"]} <= {"ahead_0", "behind"}
 
 
+def _levels(model: Any, ticket: Any, members: list[Member]) -> dict[int, dict[str, str]]:
+    return {c.case_id: {x.feature: x.level for x in c.contributions} for c in score_members(model, ticket, members)}
+
+
+def test_place_cases_counts_the_open_cases_of_the_group_in_the_named_compound() -> None:
+    model = load_model()
+    at = {"address": "日晖新城小区内", "description": "", "lng": 121.4532, "lat": 31.1921}
+    ticket = _norm("T", reported_at="2026-11-23T10:00:00+08:00", **at)
+    members = [Member(i, 10 * i, _norm(f"M{i}", **at)) for i in range(1, 4)]
+    assert {lv["place_cases"] for lv in _levels(model, ticket, members[:1]).values()} == {"le_1"}
+    assert {lv["place_cases"] for lv in _levels(model, ticket, members).values()} == {"three_four"}
+    # a road address names no compound
+    road = _norm("R", reported_at="2026-11-23T10:00:00+08:00")
+    assert {lv["place_cases"] for lv in _levels(model, road, [Member(9, 90, _norm("A"))]).values()} \
+        == {"no_compound"}
+
+
+def test_compound_distance_reads_the_pins_of_two_reports_in_one_compound() -> None:
+    model = load_model()
+    ticket = _norm("T", address="日晖新城小区内", description="", lng=121.4532, lat=31.1921)
+    close = Member(1, 10, _norm("C", address="日晖新城3号楼", description="", lng=121.4533, lat=31.1921))
+    apart = Member(2, 20, _norm("F", address="日晖新城5号楼", description="", lng=121.4552, lat=31.1921))
+    levels = _levels(model, ticket, [close, apart])
+    assert levels[10]["compound_distance"] == "close"
+    assert levels[20]["compound_distance"] == "far_apart"  # ~190 m: three pin errors and more
+    road = _levels(model, _norm("R"), [Member(3, 30, _norm("A"))])
+    assert road[30]["compound_distance"] == "not_compound"
+
+
+def test_runner_up_tells_a_split_incident_from_another_one() -> None:
+    model = load_model()
+    ticket = _norm("T", reported_at="2026-11-23T10:00:00+08:00")
+    one = Member(1, 10, _norm("A"))
+    split = Member(2, 20, _norm("B", reported_at="2026-11-23T09:10:00+08:00"))
+    levels = _levels(model, ticket, [one, split])
+    assert levels[10]["runner_up"] == levels[20]["runner_up"] == "twin_place"  # one incident, two cases
+    other = Member(3, 30, _norm("C", address="斜土路1181号", description="", reported_at="2026-11-23T09:10:00+08:00"))
+    assert _levels(model, ticket, [one, other])[10]["runner_up"] in {"distinct", "clear"}
+    assert _levels(model, ticket, [one])[10]["runner_up"] == "clear"
+
+
 def test_a_numbered_report_meets_the_road_only_report_of_its_road() -> None:
     road_only = _norm("R", address="斜土路近东安路", description="", lng=None, lat=None)
     numbered = _norm("N", address="斜土路1153号", description="", lng=None, lat=None)
@@ -187,8 +228,10 @@ def test_training_learns_windows_weights_and_thresholds_from_labels() -> None:
 
 
 def test_fit_weights_prefers_evidence_seen_with_matches() -> None:
-    levels_match = ("le_15m", "le_0.1w", "exact", "ge_0.5", "same_place", "missing", "other", "none", "alone")
-    levels_other = ("far", "le_1w", "group", "none", "different", "missing", "other", "several", "behind")
+    levels_match = ("le_15m", "le_0.1w", "exact", "ge_0.5", "same_place", "missing", "other", "none", "alone",
+                    "no_compound", "not_compound", "clear")
+    levels_other = ("far", "le_1w", "group", "none", "different", "missing", "other", "several", "behind",
+                    "no_compound", "not_compound", "distinct")
     from collections import Counter
     counts: Counter[tuple[tuple[str, ...], bool]] = Counter({(levels_match, True): 200, (levels_match, False): 2,
                                                              (levels_other, False): 500, (levels_other, True): 1})

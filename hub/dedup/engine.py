@@ -93,6 +93,8 @@ _INSERT_ENTRY = insert(DedupEntry.__table__)  # type: ignore[arg-type]
 _INSERT_KEY = insert(DedupKey.__table__)  # type: ignore[arg-type]
 _INSERT_RECORD = insert(MatchRecord.__table__).returning(MatchRecord.__table__.c.id)  # type: ignore[arg-type]
 _OPEN_MEMBERS = _members_statement()
+_ADDRESSES_AT_POINT = (select(DedupEntry.address_key).where(DedupEntry.point_key == bindparam("point_key"))
+                       .distinct().limit(SHARED_POINT_THRESHOLD))
 _CLOSED_MEMBERS = _members_statement(Case.status.in_(bindparam("closed", expanding=True)),
                                      Case.closed_at >= bindparam("since"))
 
@@ -128,6 +130,13 @@ class DedupEngine:
         self.lock_blocks(session, norm)
         members = self.candidates(session, norm)
         decision = decide(self.model, norm, members)
+        if decision.action != LINK:
+            # members of closed cases change no open case's score and never outrank a link: the
+            # recurrence look-up is made only when no open case is linked
+            closed = self._recurrence_candidates(session, norm, lookup_keys(norm), {m.ticket_id for m in members})
+            if closed:
+                members = [*members, *closed]
+                decision = decide(self.model, norm, members)
         best = decision.best
         detail = self._detail(decision)
         if decision.action == LINK and best is not None:
@@ -185,8 +194,7 @@ class DedupEngine:
         key = _point_key(norm.lat, norm.lng)
         if key in self._shared_points:
             return True
-        addresses = set(session.connection().scalars(
-            select(DedupEntry.address_key).where(DedupEntry.point_key == key).distinct().limit(SHARED_POINT_THRESHOLD)))
+        addresses = set(session.connection().scalars(_ADDRESSES_AT_POINT, {"point_key": key}))
         addresses.add(norm.address.key or f"{norm.system}:{norm.external_id}")
         if len(addresses) < SHARED_POINT_THRESHOLD:
             return False
@@ -215,6 +223,8 @@ class DedupEngine:
                             {"locks": locks})
 
     def candidates(self, session: Session, norm: NormalizedTicket) -> list[Member]:
+        """Members blocked with ``norm`` within its window (older members of cases closed lately:
+        ``_recurrence_candidates``)."""
         keys = lookup_keys(norm)
         if not keys:
             return []
@@ -223,15 +233,14 @@ class DedupEngine:
         params = {"keys": [k for k in keys if not is_place_key(k)], "since": at - group_window,
                   "until": at + group_window, "place_keys": [k for k in keys if is_place_key(k)],
                   "place_since": at - wide, "place_until": at + wide, "limit": MAX_MEMBERS}
-        members = [m for m in self._members(session, _OPEN_MEMBERS, params)
-                   if within_window(self.model, norm, m.ticket)]
-        members.extend(self._recurrence_candidates(session, norm, keys, {m.ticket_id for m in members}))
-        return members
+        return [m for m in self._members(session, _OPEN_MEMBERS, params) if within_window(self.model, norm, m.ticket)]
 
     def _recurrence_candidates(self, session: Session, norm: NormalizedTicket, keys: list[str],
                                seen: set[int]) -> list[Member]:
         """Members of cases closed within ``recurrence_days`` at the same blocking keys, whatever
         the category's window: a new report there is a recurrence, linked but not merged."""
+        if not keys:
+            return []
         since = norm.reported_at - timedelta(days=self.model.recurrence_days)
         params = {"keys": keys, "since": since, "until": norm.reported_at, "place_keys": [],
                   "place_since": since, "place_until": norm.reported_at, "limit": MAX_MEMBERS // 4,

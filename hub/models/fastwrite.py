@@ -32,6 +32,15 @@ _NO_DEFAULT = object()
 _SERVER_DEFAULT = object()  # left to the store; the attribute is read back when first used
 
 
+def _without_context(arg: Any, where: str) -> Any:
+    """A column's callable default as a callable of nothing. SQLAlchemy wraps a function of no
+    arguments to take the execution context (keeping it as ``__wrapped__``); one that reads the
+    context itself cannot be called here, and is refused when the class is first written."""
+    if not hasattr(arg, "__wrapped__"):
+        raise ValueError(f"{where}: a default that reads the execution context; write it through the session")
+    return lambda: arg(None)
+
+
 def _plan(mapper: Any) -> tuple[Any, str, list[tuple[str, str, Any]]]:
     """Per mapped class: the statement, the primary key's attribute, and for every other column
     its attribute, its column key and its default (a value, a callable of nothing, or none)."""
@@ -47,8 +56,7 @@ def _plan(mapper: Any) -> tuple[Any, str, list[tuple[str, str, Any]]]:
         if column.default is not None and getattr(column.default, "is_scalar", False):
             default = column.default.arg
         elif column.default is not None and getattr(column.default, "is_callable", False):
-            arg = column.default.arg
-            default = lambda arg=arg: arg(None)  # noqa: E731 - SQLAlchemy wrapped it to take a context
+            default = _without_context(column.default.arg, f"{table.name}.{column.key}")
         elif column.server_default is not None:
             default = _SERVER_DEFAULT
         columns.append((prop.key, column.key, default))
@@ -95,8 +103,7 @@ def _update_plan(mapper: Any) -> tuple[Any, str, dict[str, str], dict[str, Any]]
         (column,) = prop.columns
         columns[prop.key] = column.key
         if column.onupdate is not None and getattr(column.onupdate, "is_callable", False):
-            arg = column.onupdate.arg
-            onupdate[prop.key] = lambda arg=arg: arg(None)  # SQLAlchemy wrapped it to take a context
+            onupdate[prop.key] = _without_context(column.onupdate.arg, f"{table.name}.{column.key}")
     statement = update(table).where(pk == bindparam("fastwrite_pk"))
     return statement, mapper.get_property_by_column(pk).key, columns, onupdate
 

@@ -83,3 +83,13 @@ def test_update_now_leaves_a_dirty_object_to_the_flush(session: Session) -> None
         assert session.scalar(select(_Thing.note)) is None  # not written on its own
     session.flush()
     assert tuple(session.execute(select(_Thing.name, _Thing.note)).one()) == ("b", "n2")
+
+
+def test_a_default_that_reads_the_execution_context_is_refused(session: Session) -> None:
+    class _Ctx(_Base):
+        __tablename__ = "ctx_thing"
+        id = Column(Integer, primary_key=True)
+        name = Column(String(20), default=lambda context: context.get_current_parameters()["id"])
+
+    with pytest.raises(ValueError, match="execution context"):
+        insert_now(session, _Ctx())

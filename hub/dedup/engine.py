@@ -128,12 +128,13 @@ class DedupEngine:
             return None  # an explicit link: the cross-reference matcher decides
         norm = self.normalize(session, ticket)
         self.lock_blocks(session, norm)
-        members = self.candidates(session, norm)
+        keys = lookup_keys(norm)
+        members = self.candidates(session, norm, keys)
         decision = decide(self.model, norm, members)
         if decision.action != LINK:
             # members of closed cases change no open case's score and never outrank a link: the
             # recurrence look-up is made only when no open case is linked
-            closed = self._recurrence_candidates(session, norm, lookup_keys(norm), {m.ticket_id for m in members})
+            closed = self._recurrence_candidates(session, norm, keys, {m.ticket_id for m in members})
             if closed:
                 members = [*members, *closed]
                 decision = decide(self.model, norm, members)
@@ -222,10 +223,9 @@ class DedupEngine:
                                  "(SELECT unnest(CAST(:locks AS bigint[])) AS k ORDER BY 1) AS ordered"),
                             {"locks": locks})
 
-    def candidates(self, session: Session, norm: NormalizedTicket) -> list[Member]:
-        """Members blocked with ``norm`` within its window (older members of cases closed lately:
-        ``_recurrence_candidates``)."""
-        keys = lookup_keys(norm)
+    def candidates(self, session: Session, norm: NormalizedTicket, keys: list[str]) -> list[Member]:
+        """Members blocked with ``norm`` under ``keys`` (its ``lookup_keys``) within its window (older
+        members of cases closed lately: ``_recurrence_candidates``)."""
         if not keys:
             return []
         at = norm.reported_at

@@ -158,7 +158,6 @@ def collect_stream_patterns(data: Sequence[Labelled], model: DedupModel, taxonom
 # a group's own corrections are learned only from this many comparisons of its tickets, and
 # pulled towards zero (the shared weights) by a penalty worth this many comparisons
 GROUP_MIN_COMPARISONS = 2000
-STREAM_ROUND = True
 GROUP_L2 = 50.0
 
 
@@ -248,7 +247,7 @@ def learn_weights(data: Sequence[Labelled], base: DedupModel, taxonomy: Taxonomy
     model = base
     for round_ in range(rounds):
         # the last round compares against the cases the previous fit forms when it streams
-        collect = collect_stream_patterns if STREAM_ROUND and round_ == rounds - 1 else collect_patterns
+        collect = collect_stream_patterns if round_ == rounds - 1 else collect_patterns
         fitted = fit_model(collect(data, model, taxonomy), per_group=per_group)
         model = replace(model, weights=fitted.weights, prior=fitted.prior,
                         group_weights=fitted.group_weights, group_priors=fitted.group_priors)

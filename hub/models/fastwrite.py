@@ -21,15 +21,32 @@ attributes, and the next flush writes everything together.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, inspect, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-_PLANS: dict[Any, tuple[Any, str, list[tuple[str, str, Any]]]] = {}
 _NO_DEFAULT = object()
 _SERVER_DEFAULT = object()  # left to the store; the attribute is read back when first used
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Per mapped class, worked out once: the statements, the primary key's attribute, and for
+    every other column its attribute, column key and default (a value, a callable of nothing,
+    ``_SERVER_DEFAULT`` or ``_NO_DEFAULT``), and the attributes with an ``onupdate``."""
+
+    insert: Any
+    update: Any
+    pk_key: str
+    columns: tuple[tuple[str, str, Any], ...]
+    column_keys: dict[str, str]
+    onupdate: dict[str, Any]
+
+
+_PLANS: dict[Any, _Plan] = {}
 
 
 def _without_context(arg: Any, where: str) -> Any:
@@ -41,39 +58,43 @@ def _without_context(arg: Any, where: str) -> Any:
     return lambda: arg(None)
 
 
-def _plan(mapper: Any) -> tuple[Any, str, list[tuple[str, str, Any]]]:
-    """Per mapped class: the statement, the primary key's attribute, and for every other column
-    its attribute, its column key and its default (a value, a callable of nothing, or none)."""
+def _plan(mapper: Any) -> _Plan:
+    plan = _PLANS.get(mapper)
+    if plan is not None:
+        return plan
     table = mapper.local_table
     assert isinstance(table, Table)
     (pk,) = table.primary_key.columns
-    columns = []
+    columns, column_keys, onupdate = [], {}, {}
     for prop in mapper.column_attrs:
         (column,) = prop.columns
+        where = f"{table.name}.{column.key}"
+        column_keys[prop.key] = column.key
+        if column.onupdate is not None and getattr(column.onupdate, "is_callable", False):
+            onupdate[prop.key] = _without_context(column.onupdate.arg, where)
         if column is pk:
             continue
         default: Any = _NO_DEFAULT
         if column.default is not None and getattr(column.default, "is_scalar", False):
             default = column.default.arg
         elif column.default is not None and getattr(column.default, "is_callable", False):
-            default = _without_context(column.default.arg, f"{table.name}.{column.key}")
+            default = _without_context(column.default.arg, where)
         elif column.server_default is not None:
             default = _SERVER_DEFAULT
         columns.append((prop.key, column.key, default))
-    return insert(table).returning(pk), mapper.get_property_by_column(pk).key, columns
+    plan = _PLANS[mapper] = _Plan(insert(table).returning(pk), update(table).where(pk == bindparam("fastwrite_pk")),
+                                  mapper.get_property_by_column(pk).key, tuple(columns), column_keys, onupdate)
+    return plan
 
 
 def insert_now(session: Session, obj: Any) -> None:
     state = inspect(obj)
     if not state.transient:
         raise ValueError("insert_now takes a new object that is not in a session")
-    plan = _PLANS.get(state.mapper)
-    if plan is None:
-        plan = _PLANS[state.mapper] = _plan(state.mapper)
-    statement, pk_key, columns = plan
+    plan = _plan(state.mapper)
     attributes = state.dict
     values: dict[str, Any] = {}
-    for key, column_key, default in columns:
+    for key, column_key, default in plan.columns:
         if key in attributes:
             value = attributes[key]
         elif default is _SERVER_DEFAULT:
@@ -83,29 +104,9 @@ def insert_now(session: Session, obj: Any) -> None:
         else:
             value = attributes[key] = default() if callable(default) else default
         values[column_key] = value
-    attributes[pk_key] = session.connection().execute(statement, values).scalar_one()
+    attributes[plan.pk_key] = session.connection().execute(plan.insert, values).scalar_one()
     make_transient_to_detached(obj)
     session.add(obj)
-
-
-_UPDATE_PLANS: dict[Any, tuple[Any, str, dict[str, str], dict[str, Any]]] = {}
-
-
-def _update_plan(mapper: Any) -> tuple[Any, str, dict[str, str], dict[str, Any]]:
-    """Per mapped class: the statement, the primary key's attribute, each attribute's column key,
-    and the attributes with an ``onupdate`` (a callable of nothing)."""
-    table = mapper.local_table
-    assert isinstance(table, Table)
-    (pk,) = table.primary_key.columns
-    columns: dict[str, str] = {}
-    onupdate: dict[str, Any] = {}
-    for prop in mapper.column_attrs:
-        (column,) = prop.columns
-        columns[prop.key] = column.key
-        if column.onupdate is not None and getattr(column.onupdate, "is_callable", False):
-            onupdate[prop.key] = _without_context(column.onupdate.arg, f"{table.name}.{column.key}")
-    statement = update(table).where(pk == bindparam("fastwrite_pk"))
-    return statement, mapper.get_property_by_column(pk).key, columns, onupdate
 
 
 def update_now(session: Session, obj: Any, values: dict[str, Any]) -> None:
@@ -114,13 +115,10 @@ def update_now(session: Session, obj: Any, values: dict[str, Any]) -> None:
         for key, value in values.items():
             setattr(obj, key, value)
         return
-    plan = _UPDATE_PLANS.get(state.mapper)
-    if plan is None:
-        plan = _UPDATE_PLANS[state.mapper] = _update_plan(state.mapper)
-    statement, pk_key, columns, onupdate = plan
-    values = {**{key: make() for key, make in onupdate.items() if key not in values}, **values}
-    params = {columns[key]: value for key, value in values.items()}
-    params["fastwrite_pk"] = state.dict[pk_key]
-    session.connection().execute(statement, params)
+    plan = _plan(state.mapper)
+    values = {**{key: make() for key, make in plan.onupdate.items() if key not in values}, **values}
+    params = {plan.column_keys[key]: value for key, value in values.items()}
+    params["fastwrite_pk"] = state.dict[plan.pk_key]
+    session.connection().execute(plan.update, params)
     for key, value in values.items():
         set_committed_value(obj, key, value)

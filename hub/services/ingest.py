@@ -14,17 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.context import HubContext
 from hub.crypto import normalize_phone
 from hub.facade import GRID_REPORT_TYPE, CaseView, ExternalRef, MatchDecision, TicketView
 from hub.models import Case, InboundEvent, InboundStatus, MappingVersion, System, Ticket, TicketAlias, TicketReference
 from hub.models.base import utcnow
-from hub.models.fastwrite import insert_now
+from hub.models.fastwrite import insert_now, update_now
 from hub.services import cases as case_service
 from hub.services import outbox, routing, sync, task_list, txcache
 from hub.services.mapping_versions import ensure_default_mapping, parsed
@@ -209,18 +208,12 @@ def _process(ctx: HubContext, s: Session, inbound_id: int, replay: bool) -> Outc
 
 
 def _record_on_event(s: Session, ev: InboundEvent, applied: dict[str, int], **values: Any) -> None:
-    """Write the event row's outcome as one plain UPDATE and tell the loaded object, which stays
-    clean: left dirty, the ORM's unit of work would cost several times the statement."""
+    """Write the event row's outcome as one plain UPDATE (``update_now``): left dirty, the ORM's
+    unit of work would cost several times the statement."""
     values.update(attempts=ev.attempts + 1, processed_at=utcnow(),
                   mapping_version_id=applied.get("mapping_version_id", ev.mapping_version_id),
                   ticket_id=applied.get("ticket_id", ev.ticket_id))
-    s.connection().execute(_UPDATE_EVENT, {"row_id": ev.id, **values})
-    for name, value in values.items():
-        set_committed_value(ev, name, value)
-
-
-_UPDATE_EVENT = (update(InboundEvent.__table__)  # type: ignore[arg-type]
-                 .where(InboundEvent.__table__.c.id == bindparam("row_id")))
+    update_now(s, ev, values)
 
 
 def _system_and_mapping(ctx: HubContext, s: Session, system_key: str) -> tuple[System, MappingVersion]:
